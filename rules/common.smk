@@ -1,0 +1,56 @@
+# Shared definitions: result paths, dataset inputs, the effective config every rule reads.
+import json
+from pathlib import Path
+
+R = config["results"]
+TARGET = config["target"]
+SOURCES = [name for name in config["datasets"] if name != TARGET]
+PROXY_DIR = config.get("proxy", {}).get("dir", "data/proxy")
+LOGS = f"{R}/logs"
+# MADA selects with, and fine-tunes from, the AdaptSeg warm-up (MADA Algorithm 1, step 1).
+INIT = "warmup/adaptseg"
+BUDGET = f"{config['mada']['budget']:g}"
+
+for _name, _d in config["datasets"].items():
+    if _d.get("proxy") and _d["root"] != f"{PROXY_DIR}/{_name}":
+        raise ValueError(
+            f"datasets.{_name}: a proxy dataset is generated into {PROXY_DIR}/{_name}, not {_d['root']}"
+        )
+
+# config.yaml merged with --config/--configfile and the schema defaults. Every rule passes this
+# file to its CLI (params.config); it is rewritten only when its content changes. Each rule also
+# carries the config sections it depends on as `params.cfg`, so a changed section reruns exactly
+# the rules that use it.
+CONFIG_JSON = f"{R}/config.json"
+_text = json.dumps(config, indent=1, sort_keys=True)
+_cfg_file = Path(CONFIG_JSON)
+if not _cfg_file.exists() or _cfg_file.read_text() != _text:
+    _cfg_file.parent.mkdir(parents=True, exist_ok=True)
+    _cfg_file.write_text(_text)
+
+
+def sections(*keys, datasets=()):
+    """The config sections a rule depends on, as a canonical string (a rerun trigger)."""
+    picked = {k: config.get(k) for k in keys}
+    picked["datasets"] = {d: config["datasets"][d] for d in datasets}
+    return json.dumps(picked, sort_keys=True)
+
+
+def dataset_input(name):
+    """A proxy dataset is produced by rule synth; a real one is an existing folder, checked by the CLI."""
+    d = config["datasets"][name]
+    return [d["root"]] if d.get("proxy") else []
+
+
+def domain_dataset(wildcards):
+    return wildcards.source if wildcards.domain == "source" else TARGET
+
+
+wildcard_constraints:
+    source="|".join(SOURCES) or "none",
+    dataset="|".join(config["datasets"]),
+    kind="source_only|adaptseg",
+    strategy="[a-z_]+",
+    budget="[0-9.]+",
+    domain="source|target",
+    model="(warmup|finetune)/[A-Za-z0-9_./]+",

@@ -1,0 +1,91 @@
+# MADA fine-tuning: stage 1 (source + active CE), then target anchors and pseudo-labels from the
+# stage-1 model, then stage 2 (+ pseudo-label CE + soft anchor alignment with EMA anchors).
+FT = f"{R}/{{source}}/finetune/{{strategy}}/{{budget}}"
+
+
+rule finetune_stage1:
+    input:
+        init=f"{R}/{{source}}/{INIT}.pt",
+        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+        source=lambda wc: dataset_input(wc.source),
+        target=dataset_input(TARGET),
+    output:
+        f"{FT}/stage1.pt",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        cfg=lambda wc: sections("seed", "train", "finetune", datasets=[wc.source, TARGET]),
+    threads: config["threads"]
+    log:
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_stage1.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_stage1.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg finetune --config {params.config} --threads {threads} --stage stage1 --init {input.init} "
+        "--selection {input.selection} --source {wildcards.source} --target {params.target} "
+        "--out {output} 2> {log}"
+
+
+rule target_anchors:
+    input:
+        f"{R}/{{source}}/features/finetune/{{strategy}}/{{budget}}/stage1/target.h5",
+    output:
+        f"{FT}/target_anchors.npz",
+    params:
+        config=CONFIG_JSON,
+        cfg=sections("seed", "mada"),
+    log:
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_target_anchors.log",
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg target-anchors --config {params.config} --features {input} --out {output} 2> {log}"
+
+
+rule pseudo_labels:
+    input:
+        checkpoint=f"{FT}/stage1.pt",
+        target=dataset_input(TARGET),
+    output:
+        f"{FT}/pseudo_labels.h5",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        cfg=sections("mada", "features", datasets=[TARGET]),
+    threads: config["threads"]
+    log:
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_pseudo_labels.log",
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg pseudo-labels --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
+        "--target {params.target} --out {output} 2> {log}"
+
+
+rule finetune_stage2:
+    input:
+        init=f"{FT}/stage1.pt",
+        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+        anchors=f"{FT}/target_anchors.npz",
+        pseudo=f"{FT}/pseudo_labels.h5",
+        source=lambda wc: dataset_input(wc.source),
+        target=dataset_input(TARGET),
+    output:
+        f"{FT}/stage2.pt",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        cfg=lambda wc: sections("seed", "train", "finetune", "mada", "features", datasets=[wc.source, TARGET]),
+    threads: config["threads"]
+    log:
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_stage2.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_stage2.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg finetune --config {params.config} --threads {threads} --stage stage2 --init {input.init} "
+        "--selection {input.selection} --source {wildcards.source} --target {params.target} "
+        "--target-anchors {input.anchors} --pseudo-labels {input.pseudo} --out {output} 2> {log}"

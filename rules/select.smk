@@ -1,0 +1,43 @@
+# Active selection: a selection list per strategy and budget (percent of target pixels).
+
+
+rule select_mada:
+    input:
+        source=f"{R}/{{source}}/features/{INIT}/source.h5",
+        target=f"{R}/{{source}}/features/{INIT}/target.h5",
+        data=dataset_input(TARGET),
+    output:
+        selection=f"{R}/{{source}}/select/mada/{{budget}}/selection.json",
+        anchors=f"{R}/{{source}}/select/mada/{{budget}}/source_anchors.npz",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        cfg=sections("seed", "mada", datasets=[TARGET]),
+    log:
+        f"{LOGS}/{{source}}/select/mada_{{budget}}.log",
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg select --config {params.config} --strategy mada --target {params.target} "
+        "--budget {wildcards.budget} --source-features {input.source} --target-features {input.target} "
+        "--anchors-out {output.anchors} --out {output.selection} 2> {log}"
+
+
+rule select_baseline:
+    input:
+        data=dataset_input(TARGET),
+    output:
+        f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+    wildcard_constraints:
+        strategy="random|full",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        cfg=sections("seed", datasets=[TARGET]),
+    log:
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg select --config {params.config} --strategy {wildcards.strategy} --target {params.target} "
+        "--budget {wildcards.budget} --out {output} 2> {log}"

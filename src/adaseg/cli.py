@@ -1,0 +1,134 @@
+"""`adaseg <command>`: one subcommand per pipeline stage, each with explicit inputs and outputs."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import load_config
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="validated pipeline config (YAML or JSON)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: config 'threads')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="adaseg", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("synth", help="generate one proxy dataset in its real layout")
+    _common(p)
+    p.add_argument("--dataset", required=True, help="dataset name in the config (gta5, synthia, cityscapes)")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("warmup", help="source-only or AdaptSeg warm-up training")
+    _common(p)
+    p.add_argument("--kind", required=True, choices=["source_only", "adaptseg"])
+    p.add_argument("--source", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("features", help="per-image class-mean features to HDF5")
+    _common(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--mode", required=True, choices=["source", "target"])
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("select", help="choose target images to label")
+    _common(p)
+    p.add_argument("--strategy", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--budget", type=float, required=True, help="percent of target pixels")
+    p.add_argument("--source-features")
+    p.add_argument("--target-features")
+    p.add_argument("--anchors-out")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("target-anchors", help="k-means target anchors from a feature dump")
+    _common(p)
+    p.add_argument("--features", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("pseudo-labels", help="argmax pseudo-labels of the target training images")
+    _common(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("finetune", help="MADA stage 1 or stage 2 fine-tuning")
+    _common(p)
+    p.add_argument("--stage", required=True, choices=["stage1", "stage2"])
+    p.add_argument("--init", required=True)
+    p.add_argument("--selection", required=True)
+    p.add_argument("--source", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--target-anchors")
+    p.add_argument("--pseudo-labels")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("evaluate", help="mIoU of a checkpoint on the target validation split")
+    _common(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("table", help="a results table (CSV, Markdown, LaTeX) from evaluation files")
+    _common(p)
+    p.add_argument("--name", required=True)
+    p.add_argument("--row", action="append", default=[], metavar="KEY=EVAL.json",
+                   help="a reproduced row: its key and its evaluation file")
+    p.add_argument("--out-prefix", required=True, help="writes PREFIX.csv, PREFIX.md, PREFIX.tex")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    cfg = load_config(args.config)
+    threads = args.threads or cfg.get("threads")
+    if args.cmd == "synth":
+        from .data.synth import generate
+        d = cfg["datasets"][args.dataset]
+        if "proxy" not in cfg:
+            raise SystemExit("the config has no 'proxy' section to generate from")
+        info = generate(args.out, d["kind"], cfg["proxy"]["seed"], cfg["proxy"]["height"],
+                        cfg["proxy"]["width"], cfg["proxy"]["counts"])
+        logging.info("wrote %s: %s", args.out, info)
+    elif args.cmd == "warmup":
+        from .train.warmup import train_warmup
+        train_warmup(cfg, args.kind, args.source, args.target, args.out, threads)
+    elif args.cmd == "features":
+        from .features import dump_features
+        dump_features(cfg, args.checkpoint, args.dataset, args.split, args.mode, args.out, threads)
+    elif args.cmd == "select":
+        from .select.run import run_selection
+        sel = run_selection(cfg, args.strategy, args.target, args.budget, args.out,
+                            args.source_features, args.target_features, args.anchors_out)
+        logging.info("%s: %d images, %d of %d budget pixels", args.strategy, len(sel["selected"]),
+                     sel["pixels_labelled"], sel["budget_pixels"])
+    elif args.cmd == "target-anchors":
+        from .select.run import fit_target_anchors
+        fit_target_anchors(cfg, args.features, args.out)
+    elif args.cmd == "pseudo-labels":
+        from .train.finetune import dump_pseudo_labels
+        dump_pseudo_labels(cfg, args.checkpoint, args.target, args.out, threads)
+    elif args.cmd == "finetune":
+        from .train.finetune import finetune
+        finetune(cfg, args.stage, args.init, args.selection, args.source, args.target, args.out, threads,
+                 args.target_anchors, args.pseudo_labels)
+    elif args.cmd == "evaluate":
+        from .evaluate import evaluate
+        res = evaluate(cfg, args.checkpoint, args.target, args.out, threads)
+        logging.info("mIoU %.2f", res["miou"])
+    elif args.cmd == "table":
+        from .report.tables import write_table
+        rows = dict(r.split("=", 1) for r in args.row)
+        write_table(args.name, rows, args.out_prefix)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Readers for the real GTA5, SYNTHIA-RAND-CITYSCAPES and Cityscapes folder layouts.
+
+The proxy benchmark is written in exactly these layouts, so one reader serves both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from . import labels as L
+
+LAYOUTS = {
+    "gta5": "<root>/images/<id>.png and <root>/labels/<id>.png (Cityscapes labelIds)",
+    "synthia": "<root>/RGB/<id>.png and <root>/GT/LABELS/<id>.png (16-bit PNG, SYNTHIA id in channel 0)",
+    "cityscapes": "<root>/leftImg8bit/<split>/<city>/<name>_leftImg8bit.png and "
+    "<root>/gtFine/<split>/<city>/<name>_gtFine_labelIds.png",
+}
+
+
+class DatasetLayoutError(FileNotFoundError):
+    """A dataset folder is missing, empty, or not in the layout its kind expects."""
+
+
+class DatasetReadError(ValueError):
+    """An image or label file cannot be decoded."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    image: Path
+    label: Path | None
+
+
+def _layout_error(kind: str, root: Path, problem: str) -> DatasetLayoutError:
+    return DatasetLayoutError(
+        f"{kind} dataset at '{root}': {problem}. Expected layout: {LAYOUTS[kind]}. "
+        f"Set datasets.<name>.root in the config to the folder that holds it."
+    )
+
+
+def _pngs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.png") if p.is_file())
+
+
+def scan(kind: str, root: str | Path, split: str = "train", with_labels: bool = True) -> list[Sample]:
+    """List the samples of a dataset folder, checking the layout; ids are sorted."""
+    root = Path(root)
+    if kind not in LAYOUTS:
+        raise ValueError(f"unknown dataset kind '{kind}' (known: {', '.join(LAYOUTS)})")
+    if not root.is_dir():
+        raise _layout_error(kind, root, "the folder does not exist")
+    if kind == "gta5":
+        img_dir, lbl_dir = root / "images", root / "labels"
+        pairs = [(p.stem, p, lbl_dir / p.name) for p in _pngs(img_dir)] if img_dir.is_dir() else []
+        where = img_dir
+    elif kind == "synthia":
+        img_dir, lbl_dir = root / "RGB", root / "GT" / "LABELS"
+        pairs = [(p.stem, p, lbl_dir / p.name) for p in _pngs(img_dir)] if img_dir.is_dir() else []
+        where = img_dir
+    else:
+        img_dir, lbl_dir = root / "leftImg8bit" / split, root / "gtFine" / split
+        pairs = []
+        if img_dir.is_dir():
+            for p in _pngs(img_dir):
+                if not p.name.endswith("_leftImg8bit.png"):
+                    continue
+                stem = p.name[: -len("_leftImg8bit.png")]
+                lbl = lbl_dir / p.parent.name / f"{stem}_gtFine_labelIds.png"
+                pairs.append((stem, p, lbl))
+        where = img_dir
+    if not pairs:
+        raise _layout_error(kind, root, f"no images found under '{where}'")
+    samples = []
+    for sid, img, lbl in pairs:
+        if with_labels and not lbl.is_file():
+            raise _layout_error(kind, root, f"label file '{lbl}' for image '{img}' is missing")
+        samples.append(Sample(sid, img, lbl if with_labels else None))
+    return samples
+
+
+def read_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """RGB uint8 HxWx3, resized bilinearly to size=(H, W) when given."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            return np.asarray(im, dtype=np.uint8).copy()
+    except (OSError, ValueError) as e:
+        raise DatasetReadError(f"cannot read image '{path}': {e}") from e
+
+
+def _read_raw_label(path: Path, kind: str) -> np.ndarray:
+    if kind == "synthia":
+        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if arr is None:
+            raise DatasetReadError(f"cannot read label '{path}': not a decodable PNG")
+        # cv2 returns BGR; SYNTHIA's class id is channel 0 in RGB order, i.e. the last here.
+        return arr[:, :, 2] if arr.ndim == 3 else arr
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P", "I", "I;16"):
+                raise DatasetReadError(
+                    f"label '{path}' has mode {im.mode}; expected a single-channel id map "
+                    f"(an RGB colour label was given instead of labelIds?)"
+                )
+            return np.asarray(im).copy()
+    except OSError as e:
+        raise DatasetReadError(f"cannot read label '{path}': {e}") from e
+
+
+def read_label(path: Path, kind: str, label_space: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Training ids (uint8, 255 = ignore) of a label file, in `label_space`."""
+    raw = _read_raw_label(path, kind)
+    name = str(path)
+    if kind == "synthia":
+        if label_space != "synthia16":
+            raise ValueError("SYNTHIA labels are only defined in the 16-class space 'synthia16'")
+        ids = L.synthia_to_trainids16(raw, name)
+    else:
+        ids = L.labelids_to_trainids(raw, name)
+        if label_space == "synthia16":
+            ids = L.trainids19_to_trainids16(ids)
+    if size is not None and ids.shape != tuple(size):
+        ids = np.asarray(Image.fromarray(ids).resize((size[1], size[0]), Image.NEAREST))
+    return ids
+
+
+class SegmentationDataset:
+    """Samples of one split of one dataset, read on demand (nothing is held in memory)."""
+
+    def __init__(self, kind: str, root: str | Path, split: str = "train", label_space: str = "cityscapes19",
+                 resize: tuple[int, int] | None = None, with_labels: bool = True):
+        self.kind, self.root, self.split = kind, Path(root), split
+        self.label_space = label_space
+        self.resize = tuple(resize) if resize else None
+        self.samples = scan(kind, root, split, with_labels)
+        self.ids = [s.id for s in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def image(self, i: int) -> np.ndarray:
+        return read_rgb(self.samples[i].image, self.resize)
+
+    def label(self, i: int) -> np.ndarray:
+        s = self.samples[i]
+        if s.label is None:
+            raise ValueError(f"{self.kind} '{self.root}' was opened without labels")
+        return read_label(s.label, self.kind, self.label_space, self.resize)
+
+    def pixel_counts(self) -> np.ndarray:
+        """Pixels per image as read (what labelling the whole image costs)."""
+        if self.resize is not None:
+            return np.full(len(self), self.resize[0] * self.resize[1], dtype=np.int64)
+        counts = []
+        for s in self.samples:
+            with Image.open(s.image) as im:
+                counts.append(im.size[0] * im.size[1])
+        return np.asarray(counts, dtype=np.int64)
+
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the images as read (after resize)."""
+        return self.image(0).shape[:2] if self.resize is None else self.resize
+
+
+def open_dataset(cfg: dict, name: str, split: str = "train", label_space: str | None = None,
+                 with_labels: bool = True) -> SegmentationDataset:
+    """Open dataset `name` of the config (datasets.<name>: kind, root, resize)."""
+    d = cfg["datasets"][name]
+    space = label_space or ("synthia16" if d["kind"] == "synthia" else "cityscapes19")
+    return SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels)

@@ -1,0 +1,13 @@
+"""MADA active selection (Ning et al., ICCV'21, Sec. 3.2): target images far from every source anchor."""
+from __future__ import annotations
+
+import numpy as np
+
+from .anchors import distance_to_anchors, fit_anchors
+
+
+def mada_scores(source_vectors: np.ndarray, target_vectors: np.ndarray, k: int, seed: int):
+    """(scores, anchors): score of a target image = min over the K source anchors of the mean
+    squared distance (eq. 5); the highest scores are selected."""
+    anchors = fit_anchors(source_vectors, k, seed)
+    return distance_to_anchors(target_vectors, anchors), anchors

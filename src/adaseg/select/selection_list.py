@@ -1,0 +1,65 @@
+"""The selection-list file every strategy writes, with budgets counted in labelled target pixels.
+
+A list holds the strategy, the budget (fraction of the pool's pixels, and pixels), the pixels
+actually labelled, and one entry per selected unit (image id, score, pixels). Written as JSON with
+sorted keys and scores rounded to 9 significant digits, so a rerun with the same inputs and seed is
+byte-identical.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import read_json, write_json
+
+
+def budget_pixels(fraction: float, pool_pixels: int) -> int:
+    if not 0 < fraction <= 1:
+        raise ValueError(f"budget fraction must be in (0, 1], got {fraction}")
+    return int(round(fraction * pool_pixels))
+
+
+def take_images_by_score(ids: list[str], scores: np.ndarray, pixels_per_image: np.ndarray,
+                         fraction: float) -> list[int]:
+    """Indices of the highest-scoring images (ties broken by id order) until the pixel budget
+    is reached; the last image may exceed it by less than one image."""
+    pool = int(np.sum(pixels_per_image))
+    budget = budget_pixels(fraction, pool)
+    order = np.lexsort((np.arange(len(ids)), -np.asarray(scores, dtype=np.float64)))
+    chosen, used = [], 0
+    for i in order:
+        if used >= budget:
+            break
+        chosen.append(int(i))
+        used += int(pixels_per_image[i])
+    return chosen
+
+
+def make_selection(strategy: str, ids: list[str], scores: np.ndarray, pixels_per_image: np.ndarray,
+                   chosen: list[int], fraction: float, seed: int, **extra) -> dict:
+    pool = int(np.sum(pixels_per_image))
+    return dict(
+        strategy=strategy, unit="image", seed=int(seed), budget_fraction=float(fraction),
+        pool_images=len(ids), pool_pixels=pool, budget_pixels=budget_pixels(fraction, pool),
+        pixels_labelled=int(sum(int(pixels_per_image[i]) for i in chosen)),
+        selected=[{"id": ids[i], "score": float(f"{float(scores[i]):.9g}"), "pixels": int(pixels_per_image[i])}
+                  for i in chosen],
+        **extra,
+    )
+
+
+def write_selection(path: str | Path, selection: dict) -> None:
+    write_json(path, selection)
+
+
+def read_selection(path: str | Path) -> dict:
+    sel = read_json(path)
+    for key in ("strategy", "selected", "budget_pixels"):
+        if key not in sel:
+            raise ValueError(f"'{path}' is not a selection list (no '{key}')")
+    return sel
+
+
+def selected_ids(selection: dict) -> list[str]:
+    return [s["id"] for s in selection["selected"]]

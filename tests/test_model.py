@@ -1,0 +1,44 @@
+"""DeepLabV3+ outputs, ImageNet weights from a local file, and the AdaptSeg discriminator."""
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+
+from adaseg.models import DeepLabV3Plus, OutputSpaceDiscriminator, upsample
+
+
+@pytest.mark.parametrize("backbone,os_,aux_stride", [("resnet18", 16, 16), ("resnet18", 8, 8), ("resnet50", 16, 16)])
+def test_deeplab_outputs(backbone, os_, aux_stride):
+    m = DeepLabV3Plus(19, backbone, os_, aspp_channels=16, decoder_channels=24).eval()
+    out = m(torch.randn(1, 3, 64, 128), with_aux=True)
+    assert out["logits"].shape == (1, 19, 16, 32)       # stride 4
+    assert out["features"].shape == (1, 24, 16, 32)     # decoder feature before the classifier
+    assert out["aux"].shape == (1, 19, 64 // aux_stride, 128 // aux_stride)
+    assert upsample(out["logits"], (64, 128)).shape == (1, 19, 64, 128)
+    assert set(m.head_parameters()).isdisjoint(set(m.backbone_parameters()))
+
+
+def test_imagenet_weights_from_local_file(tmp_path):
+    torch.manual_seed(1)
+    ref = torchvision.models.resnet18()
+    path = tmp_path / "resnet18.pth"
+    torch.save(ref.state_dict(), path)
+    m = DeepLabV3Plus(19, "resnet18", 16, 8, 8, imagenet_weights=str(path))
+    for k, v in ref.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(m.backbone.state_dict()[k], v)
+    with pytest.raises(FileNotFoundError, match="imagenet_weights"):
+        DeepLabV3Plus(19, "resnet18", 16, 8, 8, imagenet_weights=str(tmp_path / "missing.pth"))
+    torch.save({"something": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="not a torchvision resnet18"):
+        DeepLabV3Plus(19, "resnet18", 16, 8, 8, imagenet_weights=str(tmp_path / "bad.pth"))
+
+
+def test_adaptseg_discriminator_architecture():
+    d = OutputSpaceDiscriminator(19)
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 256, 512, 1]
+    assert all(c.stride == (2, 2) for c in convs)
+    acts = [m for m in d.modules() if isinstance(m, nn.LeakyReLU)]
+    assert len(acts) == 4 and all(a.negative_slope == 0.2 for a in acts)
+    assert d(torch.randn(2, 19, 64, 128)).shape == (2, 1, 2, 4)

@@ -1,0 +1,84 @@
+"""The whole DAG of `table1_gta` on the tiny config, through Snakemake, from an empty folder."""
+import subprocess
+import sys
+
+import h5py
+import pandas as pd
+import pytest
+
+from conftest import ROOT, cli_env, write_config
+
+ROWS = ["source_only", "adaptseg", "random", "mada_stage1", "mada_full", "fully_supervised"]
+
+
+def _snakemake(workdir, cfg_path, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(cfg_path), "--cores", "2", *args],
+        env=cli_env(), capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    from conftest import tiny_config
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg = tiny_config(tmp)
+    cfg_path = write_config(tmp, cfg)
+    run = _snakemake(tmp, cfg_path, "table1_gta")
+    assert run.returncode == 0, run.stderr[-4000:]
+    return tmp, cfg, cfg_path
+
+
+def test_table_has_every_row_and_labelled_published_values(pipeline):
+    tmp, cfg, _ = pipeline
+    res = tmp / "results"
+    df = pd.read_csv(res / "tables" / "table1_gta.csv")
+    rep = df[df["values"] == "reproduced (adaseg)"]
+    assert rep["row"].tolist() == ROWS
+    assert rep["mIoU"].between(0, 100).all()
+    # every reproduced number comes from the evaluation file named in its row
+    for _, r in rep.iterrows():
+        ev = pd.read_json(r["source"], typ="series")
+        assert ev["miou"] == pytest.approx(r["mIoU"])
+    pub = df[df["values"] == "published"]
+    assert set(pub["row"]) == {"adaptseg", "random", "mada_stage1", "mada_full"}
+    assert pub["source"].str.contains("MADA").all()
+    assert df.loc[df["row"] == "mada_full", "published mIoU"].dropna().tolist() == [64.9]
+    md = (res / "tables" / "table1_gta.md").read_text()
+    assert "Published (copied from the paper" in md and "Model selection: none" in md
+    assert (res / "tables" / "table1_gta.tex").read_text().startswith("\\begin{table}")
+
+
+def test_outputs_logs_and_benchmarks(pipeline):
+    tmp, cfg, _ = pipeline
+    res = tmp / "results"
+    with h5py.File(res / "gta5" / "features" / "warmup" / "adaptseg" / "target.h5") as h5:
+        assert h5["features"].shape == (20, 19, cfg["model"]["decoder_channels"])
+        assert h5["counts"].shape == (20, 19)
+    assert (res / "benchmarks" / "gta5" / "warmup_adaptseg.tsv").exists()
+    assert (res / "logs" / "gta5" / "warmup_adaptseg.log").stat().st_size > 0
+    sel = pd.read_json(res / "gta5" / "select" / "mada" / "10" / "selection.json", typ="series")
+    assert sel["strategy"] == "mada" and len(sel["selected"]) == 2  # 10% of 20 images
+    assert sel["pixels_labelled"] <= sel["budget_pixels"] + 32 * 64
+    assert not list(res.rglob("*.partial.pt"))
+
+
+def test_selection_is_byte_identical_on_rerun(pipeline):
+    tmp, cfg, cfg_path = pipeline
+    res = tmp / "results" / "gta5"
+    feats = res / "features" / "warmup" / "adaptseg"
+    for strategy in ("mada", "random"):
+        first = res / "select" / strategy / "10" / "selection.json"
+        again = tmp / f"again_{strategy}.json"
+        subprocess.run([sys.executable, "-m", "adaseg", "select", "--config", str(cfg_path), "--strategy", strategy,
+                        "--target", "cityscapes", "--budget", "10", "--source-features", str(feats / "source.h5"),
+                        "--target-features", str(feats / "target.h5"), "--out", str(again)],
+                       env=cli_env(), check=True, capture_output=True)
+        assert again.read_bytes() == first.read_bytes()
+
+
+def test_nothing_left_to_do(pipeline):
+    tmp, _, cfg_path = pipeline
+    run = _snakemake(tmp, cfg_path, "table1_gta", "--dry-run")
+    assert run.returncode == 0
+    assert "Nothing to be done" in run.stdout + run.stderr
