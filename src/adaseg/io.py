@@ -45,5 +45,12 @@ def save_torch(path: str | Path, obj) -> None:
         torch.save(obj, tmp)
 
 
+def save_npz(path: str | Path, **arrays) -> None:
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
 def load_torch(path: str | Path):
     return torch.load(path, map_location="cpu", weights_only=True)

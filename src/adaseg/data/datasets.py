@@ -169,9 +169,14 @@ class SegmentationDataset:
         return self.image(0).shape[:2] if self.resize is None else self.resize
 
 
+def default_label_space(kind: str) -> str:
+    """SYNTHIA trains and evaluates in its 16-class space, GTA5 and Cityscapes in the 19 classes."""
+    return "synthia16" if kind == "synthia" else "cityscapes19"
+
+
 def open_dataset(cfg: dict, name: str, split: str = "train", label_space: str | None = None,
                  with_labels: bool = True) -> SegmentationDataset:
     """Open dataset `name` of the config (datasets.<name>: kind, root, resize)."""
     d = cfg["datasets"][name]
-    space = label_space or ("synthia16" if d["kind"] == "synthia" else "cityscapes19")
+    space = label_space or default_label_space(d["kind"])
     return SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels)

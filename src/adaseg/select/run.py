@@ -7,7 +7,8 @@ import numpy as np
 
 from ..data.datasets import open_dataset
 from ..features import read_features
-from ..io import atomic_path
+from ..io import save_npz
+from .anchors import fit_anchors
 from .mada import mada_scores
 from .random_sampling import random_scores
 from .selection_list import make_selection, take_images_by_score, write_selection
@@ -36,9 +37,7 @@ def run_selection(cfg: dict, strategy: str, target: str, budget_percent: float, 
         k = int(cfg["mada"]["source_anchors"])
         scores, anchors = mada_scores(svec, tvec, k, seed)
         if anchors_out:
-            with atomic_path(anchors_out) as tmp:
-                with open(tmp, "wb") as f:
-                    np.savez(f, anchors=anchors)
+            save_npz(anchors_out, anchors=anchors)
         extra["anchors"] = k
     elif strategy == "random":
         scores = random_scores(len(ids), seed)
@@ -53,10 +52,5 @@ def run_selection(cfg: dict, strategy: str, target: str, budget_percent: float, 
 
 def fit_target_anchors(cfg: dict, features: str, out: str | Path) -> None:
     """Initial target anchors of MADA stage 2: k-means on the target features of the stage-1 model."""
-    from .anchors import fit_anchors
-
     _, vec = read_features(features)
-    anchors = fit_anchors(vec, int(cfg["mada"]["target_anchors"]), int(cfg["seed"]))
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, anchors=anchors)
+    save_npz(out, anchors=fit_anchors(vec, int(cfg["mada"]["target_anchors"]), int(cfg["seed"])))

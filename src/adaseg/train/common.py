@@ -28,6 +28,9 @@ def setup_runtime(threads: int | None, device: str = "auto") -> torch.device:
         torch.set_num_threads(int(threads))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config device is 'cuda' but torch sees no GPU; set device: auto or cpu")
+    log.info("running on %s (torch %s, %d CPU threads)", device, torch.__version__, torch.get_num_threads())
     return torch.device(device)
 
 

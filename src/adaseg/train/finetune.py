@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from ..data.datasets import open_dataset
 from ..data.labels import IGNORE
-from ..features import class_mean_features, target_class_map
-from ..io import load_torch
+from ..features import class_mean_features, iterate_images, target_class_map
+from ..io import atomic_path
 from ..models import upsample
 from ..select.selection_list import read_selection, selected_ids
 from .common import (BatchStream, Checkpointer, checkpoint_meta, load_model, make_sgd, set_poly,
@@ -142,9 +142,6 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
 def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, threads: int | None = None) -> None:
     """Argmax pseudo-labels (MADA eq. 10) of every target training image at label resolution, to
     HDF5; pixels below the configured confidence threshold are ignored (0 = plain argmax)."""
-    from ..features import iterate_images
-    from ..io import atomic_path
-
     device = setup_runtime(threads, cfg.get("device", "auto"))
     model, meta = load_model(checkpoint, device)
     model.eval()
@@ -160,7 +157,3 @@ def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, thread
             conf, lab = prob.max(1)
             lab[conf < thr] = IGNORE
             labels[idx[0]:idx[-1] + 1] = lab.cpu().numpy().astype(np.uint8)
-
-
-def checkpoint_iteration(path: str) -> int:
-    return int(load_torch(path)["iteration"])

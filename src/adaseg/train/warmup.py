@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.datasets import open_dataset
+from ..data.datasets import default_label_space, open_dataset
 from ..data.labels import IGNORE, num_classes
 from ..models import OutputSpaceDiscriminator, upsample
 from .common import (BatchStream, Checkpointer, checkpoint_meta, make_sgd, new_model, set_poly,
@@ -19,16 +19,12 @@ from .common import (BatchStream, Checkpointer, checkpoint_meta, make_sgd, new_m
 SOURCE_LABEL, TARGET_LABEL = 0.0, 1.0
 
 
-def label_space_of(cfg: dict, source: str) -> str:
-    return "synthia16" if cfg["datasets"][source]["kind"] == "synthia" else "cityscapes19"
-
-
 def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threads: int | None = None) -> None:
     """kind: 'source_only' or 'adaptseg'. Writes the checkpoint (model, optimizers, meta) to `out`."""
     device = setup_runtime(threads, cfg.get("device", "auto"))
     wcfg, tcfg = cfg["warmup"], cfg["train"]
     seed = int(cfg["seed"])
-    space = label_space_of(cfg, source)
+    space = default_label_space(cfg["datasets"][source]["kind"])
     ncls = num_classes(space)
     src = open_dataset(cfg, source, "train", space)
     model = new_model(cfg, ncls, seed).to(device).train()
