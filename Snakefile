@@ -25,4 +25,4 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        rules.table1_gta.output,
+        rules.table1_gta.input,

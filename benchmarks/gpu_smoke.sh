@@ -28,7 +28,7 @@ for d in source target; do
   $a features $c --checkpoint $r/warmup/adaptseg.pt --dataset $([ $d = source ] && echo gta5 || echo cityscapes) --mode $d --out $r/features/warmup/adaptseg/$d.h5
 done
 $a select $c --strategy mada --target cityscapes --budget 10 --source-features $r/features/warmup/adaptseg/source.h5 \
-  --target-features $r/features/warmup/adaptseg/target.h5 --anchors-out $r/select/mada/10/source_anchors.npz --out $r/select/mada/10/selection.json
+  --target-features $r/features/warmup/adaptseg/target.h5 --scores-out $r/select/mada/10/scores.npz --out $r/select/mada/10/selection.json
 $a select $c --strategy random --target cityscapes --budget 10 --out $r/select/random/10/selection.json
 $a select $c --strategy full --target cityscapes --budget 100 --out $r/select/full/100/selection.json
 for s in mada/10 random/10 full/100; do

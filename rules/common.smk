@@ -10,6 +10,9 @@ LOGS = f"{R}/logs"
 # MADA selects with, and fine-tunes from, the AdaptSeg warm-up (MADA Algorithm 1, step 1).
 INIT = "warmup/adaptseg"
 BUDGET = f"{config['mada']['budget']:g}"
+# image-level strategies that read feature dumps (src/adaseg/select/run.py: IMAGE_STRATEGIES)
+FEATURE_STRATEGIES = ["entropy", "confidence", "margin", "adversarial", "aada", "mada", "madav2",
+                      "prototype", "coreset", "badge", "clue"]
 
 for _name, _d in config["datasets"].items():
     if _d.get("proxy") and _d["root"] != f"{PROXY_DIR}/{_name}":
@@ -42,6 +45,11 @@ def dataset_input(name):
     return [d["root"]] if d.get("proxy") else []
 
 
+def table_inputs(wildcards):
+    """The evaluation file of every row of a table (TABLE_ROWS in rules/report.smk)."""
+    return {row: f"{R}/gta5/eval/{model}.json" for row, model in TABLE_ROWS[wildcards.table].items()}
+
+
 def domain_dataset(wildcards):
     return wildcards.source if wildcards.domain == "source" else TARGET
 
@@ -50,7 +58,7 @@ wildcard_constraints:
     source="|".join(SOURCES) or "none",
     dataset="|".join(config["datasets"]),
     kind="source_only|adaptseg",
-    strategy="[a-z_]+",
+    strategy="[a-z][a-z0-9_]*",
     budget="[0-9.]+",
     domain="source|target",
     model="(warmup|finetune)/[A-Za-z0-9_./]+",

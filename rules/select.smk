@@ -1,26 +1,30 @@
 # Active selection: a selection list per strategy and budget (percent of target pixels).
+# Image-level strategies score the target training images with the warm-up model's feature dumps
+# (class-mean features, pooled features, uncertainty, discriminator, gradient embeddings).
 
 
-rule select_mada:
+rule select_image:
     input:
         source=f"{R}/{{source}}/features/{INIT}/source.h5",
         target=f"{R}/{{source}}/features/{INIT}/target.h5",
         data=dataset_input(TARGET),
     output:
-        selection=f"{R}/{{source}}/select/mada/{{budget}}/selection.json",
-        anchors=f"{R}/{{source}}/select/mada/{{budget}}/source_anchors.npz",
+        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+        scores=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/scores.npz",
+    wildcard_constraints:
+        strategy="|".join(FEATURE_STRATEGIES),
     params:
         config=CONFIG_JSON,
         target=TARGET,
         cfg=sections("seed", "mada", datasets=[TARGET]),
     log:
-        f"{LOGS}/{{source}}/select/mada_{{budget}}.log",
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select --config {params.config} --strategy mada --target {params.target} "
+        "adaseg select --config {params.config} --strategy {wildcards.strategy} --target {params.target} "
         "--budget {wildcards.budget} --source-features {input.source} --target-features {input.target} "
-        "--anchors-out {output.anchors} --out {output.selection} 2> {log}"
+        "--scores-out {output.scores} --out {output.selection} 2> {log}"
 
 
 rule select_baseline:

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, required=True, help="percent of target pixels")
     p.add_argument("--source-features")
     p.add_argument("--target-features")
-    p.add_argument("--anchors-out")
+    p.add_argument("--scores-out", help="npz with every image's score (and the anchors, if any)")
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("target-anchors", help="k-means target anchors from a feature dump")
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "select":
         from .select.run import run_selection
         sel = run_selection(cfg, args.strategy, args.target, args.budget, args.out,
-                            args.source_features, args.target_features, args.anchors_out)
+                            args.source_features, args.target_features, args.scores_out)
         logging.info("%s: %d images, %d of %d budget pixels", args.strategy, len(sel["selected"]),
                      sel["pixels_labelled"], sel["budget_pixels"])
     elif args.cmd == "target-anchors":

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from .data.datasets import open_dataset
 from .data.labels import IGNORE
 from .io import atomic_path
-from .train.common import load_model, setup_runtime, to_tensor
+from .models import upsample
+from .train.common import load_discriminator, load_model, setup_runtime, to_tensor
 
 
 def downsample_labels(labels: torch.Tensor, size) -> torch.Tensor:
@@ -54,10 +55,13 @@ def class_mean_features(features: torch.Tensor, class_map: torch.Tensor, num_cla
     return means * keep[..., None].to(features.dtype), counts.long()
 
 
+def entropy_map(prob: torch.Tensor) -> torch.Tensor:
+    """Per-pixel entropy of a (B, C, H, W) softmax map, normalised by log C (MADA eq. 12 before the sum)."""
+    return -(prob * torch.log(prob.clamp_min(1e-12))).sum(1) / np.log(prob.shape[1])
+
+
 def pixel_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Per-pixel entropy normalised by log C (MADA eq. 12 before the sum)."""
-    p = F.softmax(logits, 1)
-    return -(p * torch.log(p.clamp_min(1e-12))).sum(1) / np.log(logits.shape[1])
+    return entropy_map(F.softmax(logits, 1))
 
 
 def iterate_images(ds, batch_size: int, with_labels: bool, desc: str):
@@ -69,15 +73,36 @@ def iterate_images(ds, batch_size: int, with_labels: bool, desc: str):
         yield idx, x, y
 
 
+def image_uncertainty(prob: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image scores of a (B, C, H, W) softmax map: mean normalised entropy (MADAv2 eq. 16 up
+    to the constant H*W), mean max-probability (softmax confidence) and mean top-1 minus top-2
+    margin."""
+    top2 = prob.topk(2, dim=1).values
+    return {"entropy": entropy_map(prob).mean((1, 2)), "confidence": top2[:, 0].mean((1, 2)),
+            "margin": (top2[:, 0] - top2[:, 1]).mean((1, 2))}
+
+
+def gradient_embedding(prob: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """BADGE embedding of an image, (B, C, D): the gradient of the CE loss against the predicted
+    label w.r.t. the 1x1 classifier weights, (p - onehot(argmax p)) x feature, averaged over pixels."""
+    b, c = prob.shape[:2]
+    p = prob.flatten(2)                                                   # (B, C, N)
+    onehot = F.one_hot(p.argmax(1), c).permute(0, 2, 1).to(p.dtype)       # (B, C, N)
+    return torch.einsum("bcn,bdn->bcd", p - onehot, features.flatten(2)) / p.shape[-1]
+
+
 @torch.no_grad()
 def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: str, out: str | Path,
                   threads: int | None = None) -> None:
-    """Write ids, class-mean features, pixel counts and mean pixel entropy of every image to HDF5."""
+    """Write, for every image, to HDF5: class-mean features and pixel counts (MADA eqs. 1/4), the
+    mean decoder feature ('pooled'), uncertainty scores (entropy, confidence, margin) and, for the
+    target, the BADGE gradient embedding and the warm-up discriminator's mean P(source)."""
     if mode not in ("source", "target"):
         raise ValueError("mode must be 'source' (GT AND prediction) or 'target' (prediction)")
     device = setup_runtime(threads, cfg.get("device", "auto"))
     model, meta = load_model(checkpoint, device)
     model.eval()
+    disc = load_discriminator(checkpoint, device) if mode == "target" else None
     ncls = meta["num_classes"]
     ds = open_dataset(cfg, dataset, split, meta["label_space"], with_labels=(mode == "source"))
     min_px = int(cfg["features"]["min_pixels"])
@@ -85,25 +110,43 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         n, dim = len(ds), model.feature_dim
         h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
-        feats = h5.create_dataset("features", (n, ncls, dim), dtype="f4", chunks=(1, ncls, dim))
-        counts = h5.create_dataset("counts", (n, ncls), dtype="i4")
-        ent = h5.create_dataset("entropy", (n,), dtype="f4")
+        arrays = {
+            "features": h5.create_dataset("features", (n, ncls, dim), dtype="f4", chunks=(1, ncls, dim)),
+            "counts": h5.create_dataset("counts", (n, ncls), dtype="i4"),
+            "pooled": h5.create_dataset("pooled", (n, dim), dtype="f4"),
+        }
+        for name in ("entropy", "confidence", "margin"):
+            arrays[name] = h5.create_dataset(name, (n,), dtype="f4")
+        if mode == "target":
+            arrays["grad_embedding"] = h5.create_dataset("grad_embedding", (n, ncls, dim), dtype="f4",
+                                                         chunks=(1, ncls, dim))
+        if disc is not None:
+            arrays["disc_source_prob"] = h5.create_dataset("disc_source_prob", (n,), dtype="f4")
         h5.attrs.update(mode=mode, checkpoint=str(checkpoint), dataset=dataset, split=split,
                         min_pixels=min_px, num_classes=ncls, feature_dim=dim)
         for idx, x, y in iterate_images(ds, bs, mode == "source", f"features {dataset}/{split}"):
-            out_ = model(x.to(device))
-            logits = out_["logits"]
+            x = x.to(device)
+            out_ = model(x)
+            logits, feats = out_["logits"], out_["features"]
             cmap = source_class_map(logits, y.to(device)) if mode == "source" else target_class_map(logits)
-            m, c = class_mean_features(out_["features"], cmap, ncls, min_px)
+            m, c = class_mean_features(feats, cmap, ncls, min_px)
+            prob = F.softmax(upsample(logits, x.shape[-2:]), 1)
+            batch = {"features": m, "counts": c, "pooled": feats.mean((2, 3)), **image_uncertainty(prob)}
+            if mode == "target":
+                batch["grad_embedding"] = gradient_embedding(F.softmax(logits, 1), feats)
+            if disc is not None:
+                # AdaptSeg labels source 0 and target 1, so P(source) = 1 - sigmoid(D)
+                batch["disc_source_prob"] = (1 - torch.sigmoid(disc(prob))).mean((1, 2, 3))
             sl = slice(idx[0], idx[-1] + 1)
-            feats[sl] = m.cpu().numpy()
-            counts[sl] = c.cpu().numpy()
-            ent[sl] = pixel_entropy(logits).mean((1, 2)).cpu().numpy()
+            for name, value in batch.items():
+                arrays[name][sl] = value.cpu().numpy()
 
 
-def read_features(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """(ids, flattened (N, C*D) feature vectors) of a feature dump."""
+def read_features(path: str | Path, name: str = "features") -> tuple[list[str], np.ndarray]:
+    """(ids, per-image rows of dataset `name`, flattened to (N, -1)) of a feature dump."""
     with h5py.File(path, "r") as h5:
+        if name not in h5:
+            raise KeyError(f"'{path}' has no '{name}' (it holds {', '.join(h5.keys())})")
         ids = [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
-        f = h5["features"][:]
+        f = h5[name][:]
     return ids, f.reshape(len(ids), -1)

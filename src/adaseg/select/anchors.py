@@ -25,3 +25,15 @@ def mean_squared_distance(vectors: np.ndarray, anchors: np.ndarray) -> np.ndarra
 def distance_to_anchors(vectors: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """D(x) = min_k d(F(x), A_k) (MADA eq. 5)."""
     return mean_squared_distance(vectors, anchors).min(1)
+
+
+def dual_domain_distance(target_vectors: np.ndarray, source_anchors: np.ndarray,
+                         target_anchors: np.ndarray) -> np.ndarray:
+    """MADAv2 eq. 5: min_k d(F, A_k^s) + min_k d(F, A_k^w), with the warm-up target anchors A^w."""
+    return distance_to_anchors(target_vectors, source_anchors) + distance_to_anchors(target_vectors, target_anchors)
+
+
+def prototype_distance(target_vectors: np.ndarray, source_vectors: np.ndarray) -> np.ndarray:
+    """MADAv2 eq. 19: distance to the single source centroid eta (the unimodal prototype)."""
+    eta = source_vectors.astype(np.float64).mean(0, keepdims=True)
+    return mean_squared_distance(target_vectors, eta)[:, 0]

@@ -20,13 +20,10 @@ def budget_pixels(fraction: float, pool_pixels: int) -> int:
     return int(round(fraction * pool_pixels))
 
 
-def take_images_by_score(ids: list[str], scores: np.ndarray, pixels_per_image: np.ndarray,
-                         fraction: float) -> list[int]:
-    """Indices of the highest-scoring images (ties broken by id order) until the pixel budget
-    is reached; the last image may exceed it by less than one image."""
-    pool = int(np.sum(pixels_per_image))
-    budget = budget_pixels(fraction, pool)
-    order = np.lexsort((np.arange(len(ids)), -np.asarray(scores, dtype=np.float64)))
+def take_images_in_order(order, pixels_per_image: np.ndarray, fraction: float) -> list[int]:
+    """The images of `order`, in that order, until the pixel budget is reached; the last image
+    may exceed it by less than one image."""
+    budget = budget_pixels(fraction, int(np.sum(pixels_per_image)))
     chosen, used = [], 0
     for i in order:
         if used >= budget:
@@ -34,6 +31,20 @@ def take_images_by_score(ids: list[str], scores: np.ndarray, pixels_per_image: n
         chosen.append(int(i))
         used += int(pixels_per_image[i])
     return chosen
+
+
+def images_needed(pixels_per_image: np.ndarray, fraction: float) -> int:
+    """The most images any pick order can need to reach the budget (smallest images first)."""
+    budget = budget_pixels(fraction, int(np.sum(pixels_per_image)))
+    cum = np.cumsum(np.sort(np.asarray(pixels_per_image)))
+    return int(min(np.searchsorted(cum, budget) + 1, len(cum)))
+
+
+def take_images_by_score(ids: list[str], scores: np.ndarray, pixels_per_image: np.ndarray,
+                         fraction: float) -> list[int]:
+    """The highest-scoring images (ties broken by id order) until the pixel budget is reached."""
+    order = np.lexsort((np.arange(len(ids)), -np.asarray(scores, dtype=np.float64)))
+    return take_images_in_order(order, pixels_per_image, fraction)
 
 
 def make_selection(strategy: str, ids: list[str], scores: np.ndarray, pixels_per_image: np.ndarray,

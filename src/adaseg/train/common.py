@@ -130,6 +130,19 @@ def load_model(path: str | Path, device: torch.device | str = "cpu"):
     return model.to(device), meta
 
 
+def load_discriminator(path: str | Path, device: torch.device | str = "cpu"):
+    """The AdaptSeg discriminator stored beside the model in a warm-up checkpoint, or None."""
+    from ..models import OutputSpaceDiscriminator
+
+    ck = load_torch(path)
+    if "discriminator" not in ck:
+        return None
+    meta = ck["meta"]
+    disc = OutputSpaceDiscriminator(meta["num_classes"], base=meta["disc_width"], kernel_size=meta["disc_kernel"])
+    disc.load_state_dict(ck["discriminator"])
+    return disc.to(device).eval()
+
+
 class Checkpointer:
     """Final checkpoint at `path`; while training, `<path>.partial.pt` every `every` iterations.
     A run that finds the partial file resumes from it."""

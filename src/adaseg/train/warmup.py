@@ -92,4 +92,7 @@ def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threa
 
     ckpt = Checkpointer(out, tcfg["checkpoint_every"])
     train_loop(step, iters, ckpt, state, desc=f"warm-up {kind} ({source})")
-    ckpt.finish(state, iters, checkpoint_meta(cfg, ncls, space, stage=f"warmup_{kind}", source=source))
+    extra = {}
+    if kind == "adaptseg":
+        extra = dict(disc_width=acfg["disc_width"], disc_kernel=acfg["disc_kernel"])
+    ckpt.finish(state, iters, checkpoint_meta(cfg, ncls, space, stage=f"warmup_{kind}", source=source, **extra))

@@ -1,0 +1,69 @@
+"""Diversity-based baselines that pick a set rather than score images one by one: core-set
+(k-center greedy, Sener & Savarese), BADGE (k-means++ seeding on gradient embeddings, Ash et al.)
+and CLUE (uncertainty-weighted k-means, Prabhu et al.). Each returns the images in pick order."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from .anchors import mean_squared_distance
+
+
+def _min_distance(pool: np.ndarray, centres: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    out = np.full(len(pool), np.inf)
+    for s in range(0, len(centres), chunk):
+        out = np.minimum(out, mean_squared_distance(pool, centres[s:s + chunk]).min(1))
+    return out
+
+
+def kcenter_greedy(pool: np.ndarray, n: int, labelled: np.ndarray | None = None) -> list[int]:
+    """Core-set: repeatedly take the pool point farthest from everything labelled or taken.
+    Without labelled points the first pick is the point farthest from the pool mean."""
+    pool = pool.astype(np.float64)
+    if labelled is not None and len(labelled):
+        dist = _min_distance(pool, labelled.astype(np.float64))
+    else:
+        dist = mean_squared_distance(pool, pool.mean(0, keepdims=True))[:, 0]
+    order: list[int] = []
+    for _ in range(min(n, len(pool))):
+        i = int(np.argmax(dist))
+        order.append(i)
+        dist = np.minimum(dist, mean_squared_distance(pool, pool[i:i + 1])[:, 0])
+        dist[order] = -np.inf
+    return order
+
+
+def badge_kmeanspp(embeddings: np.ndarray, n: int, seed: int) -> list[int]:
+    """BADGE: k-means++ seeding on gradient embeddings; the first pick has the largest norm, each
+    next one is drawn with probability proportional to its squared distance to the picks so far."""
+    g = embeddings.astype(np.float64)
+    rng = np.random.default_rng([seed, 11])
+    order = [int(np.argmax((g ** 2).sum(1)))]
+    dist = mean_squared_distance(g, g[order[0]:order[0] + 1])[:, 0]
+    while len(order) < min(n, len(g)):
+        dist[order] = 0.0
+        total = dist.sum()
+        if total <= 0:  # every remaining point duplicates a pick: take them in index order
+            order.append(int(next(i for i in range(len(g)) if i not in order)))
+        else:
+            order.append(int(rng.choice(len(g), p=dist / total)))
+        dist = np.minimum(dist, mean_squared_distance(g, g[order[-1]:order[-1] + 1])[:, 0])
+    return order
+
+
+def clue(embeddings: np.ndarray, uncertainty: np.ndarray, n: int, seed: int) -> list[int]:
+    """CLUE: k-means with n clusters, each sample weighted by its uncertainty (entropy); from each
+    cluster the sample nearest its centre, clusters taken by decreasing total uncertainty."""
+    x = embeddings.astype(np.float64)
+    n = min(n, len(x))
+    w = np.clip(np.asarray(uncertainty, dtype=np.float64), 1e-12, None)
+    km = KMeans(n_clusters=n, n_init=3, random_state=seed).fit(x, sample_weight=w)
+    mass = np.bincount(km.labels_, weights=w, minlength=n)
+    order: list[int] = []
+    d = mean_squared_distance(x, km.cluster_centers_)
+    for k in np.argsort(-mass, kind="stable"):
+        for i in np.argsort(d[:, k], kind="stable"):
+            if int(i) not in order:
+                order.append(int(i))
+                break
+    return order
