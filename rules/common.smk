@@ -13,6 +13,8 @@ BUDGET = f"{config['mada']['budget']:g}"
 # image-level strategies that read feature dumps (src/adaseg/select/run.py: IMAGE_STRATEGIES)
 FEATURE_STRATEGIES = ["entropy", "confidence", "margin", "adversarial", "aada", "mada", "madav2",
                       "prototype", "coreset", "badge", "clue"]
+# region / pixel strategies that select with the model and write label masks (select/region_run.py)
+REGION_STRATEGIES = ["ripu_ra", "ripu_pa"]
 
 for _name, _d in config["datasets"].items():
     if _d.get("proxy") and _d["root"] != f"{PROXY_DIR}/{_name}":
@@ -48,6 +50,13 @@ def dataset_input(name):
 def table_inputs(wildcards):
     """The evaluation file of every row of a table (TABLE_ROWS in rules/report.smk)."""
     return {row: f"{R}/gta5/eval/{model}.json" for row, model in TABLE_ROWS[wildcards.table].items()}
+
+
+def selection_masks(wildcards):
+    """The label masks a region/pixel selection list refers to (none for image-level lists)."""
+    if wildcards.strategy in REGION_STRATEGIES:
+        return [f"{R}/{wildcards.source}/select/{wildcards.strategy}/{wildcards.budget}/masks.h5"]
+    return []
 
 
 def domain_dataset(wildcards):

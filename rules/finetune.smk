@@ -7,6 +7,7 @@ rule finetune_stage1:
     input:
         init=f"{R}/{{source}}/{INIT}.pt",
         selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+        masks=selection_masks,
         source=lambda wc: dataset_input(wc.source),
         target=dataset_input(TARGET),
     output:

@@ -45,3 +45,29 @@ rule select_baseline:
     shell:
         "adaseg select --config {params.config} --strategy {wildcards.strategy} --target {params.target} "
         "--budget {wildcards.budget} --out {output} 2> {log}"
+
+
+rule select_region:
+    input:
+        checkpoint=f"{R}/{{source}}/{INIT}.pt",
+        data=dataset_input(TARGET),
+    output:
+        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+        masks=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/masks.h5",
+    wildcard_constraints:
+        strategy="ripu_ra|ripu_pa",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        cfg=sections("seed", "ripu", "features", datasets=[TARGET]),
+    threads: config["threads"]
+    log:
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
+        "--checkpoint {input.checkpoint} --target {params.target} --budget {wildcards.budget} "
+        "--masks-out {output.masks} --out {output.selection} 2> {log}"

@@ -82,3 +82,40 @@ def test_nothing_left_to_do(pipeline):
     run = _snakemake(tmp, cfg_path, "table1_gta", "--dry-run")
     assert run.returncode == 0
     assert "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_region_and_pixel_selection_rounds(pipeline):
+    """RIPU RA/PA through the DAG (select -> fine-tune -> evaluate), then a second round that
+    reads the first round's masks: within budget, never re-selecting a labelled pixel, repeatable."""
+    import h5py
+    import numpy as np
+
+    tmp, cfg, cfg_path = pipeline
+    res = tmp / "results" / "gta5"
+    targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1.json" for s in ("ripu_ra", "ripu_pa")]
+    run = _snakemake(tmp, cfg_path, *targets)
+    assert run.returncode == 0, run.stderr[-4000:]
+    for strategy, unit in (("ripu_ra", "region"), ("ripu_pa", "pixel")):
+        d = res / "select" / strategy / "10"
+        sel = pd.read_json(d / "selection.json", typ="series")
+        assert sel["unit"] == unit and 0 < sel["pixels_labelled"] <= sel["budget_pixels"]
+        with h5py.File(d / "masks.h5") as h5:
+            first = h5["masks"][:].astype(bool)
+        assert first.sum() == sel["pixels_labelled"]
+        if strategy == "ripu_pa":
+            assert first.reshape(len(first), -1).sum(1).max() <= cfg["ripu"]["pa_pixels_per_image"]
+        # round 2 from the round-1 model, excluding round-1 pixels
+        args = [sys.executable, "-m", "adaseg", "select-regions", "--config", str(cfg_path), "--strategy", strategy,
+                "--checkpoint", str(res / "finetune" / strategy / "10" / "stage1.pt"), "--target", "cityscapes",
+                "--budget", "10", "--previous-masks", str(d / "masks.h5")]
+        for name in ("a", "b"):
+            subprocess.run(args + ["--masks-out", str(tmp / f"{strategy}_r2{name}.h5"),
+                                   "--out", str(tmp / f"{strategy}_r2{name}.json")],
+                           env=cli_env(), check=True, capture_output=True)
+        r2 = pd.read_json(tmp / f"{strategy}_r2a.json", typ="series")
+        with h5py.File(tmp / f"{strategy}_r2a.h5") as h5:
+            second = h5["masks"][:].astype(bool)
+        assert (second & first).sum() == first.sum()          # cumulative
+        assert (second & ~first).sum() == r2["pixels_labelled"] <= r2["budget_pixels"]
+        assert (tmp / f"{strategy}_r2a.json").read_text().replace("r2a", "r2b") == \
+            (tmp / f"{strategy}_r2b.json").read_text()

@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores-out", help="npz with every image's score (and the anchors, if any)")
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("select-regions", help="RIPU region (RA) or pixel (PA) selection with label masks")
+    _common(p)
+    p.add_argument("--strategy", required=True, choices=["ripu_ra", "ripu_pa"])
+    p.add_argument("--checkpoint", required=True, help="the model of the previous round (or the warm-up)")
+    p.add_argument("--target", required=True)
+    p.add_argument("--budget", type=float, required=True, help="percent of each image's pixels per round (RA)")
+    p.add_argument("--previous-masks", help="masks of the previous round: never selected again")
+    p.add_argument("--masks-out", required=True)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("target-anchors", help="k-means target anchors from a feature dump")
     _common(p)
     p.add_argument("--features", required=True)
@@ -109,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
                             args.source_features, args.target_features, args.scores_out)
         logging.info("%s: %d images, %d of %d budget pixels", args.strategy, len(sel["selected"]),
                      sel["pixels_labelled"], sel["budget_pixels"])
+    elif args.cmd == "select-regions":
+        from .select.region_run import run_region_selection
+        sel = run_region_selection(cfg, args.strategy, args.checkpoint, args.target, args.budget, args.out,
+                                   args.masks_out, args.previous_masks, threads)
+        logging.info("%s: %d new pixels of a %d pixel budget in %d images", args.strategy,
+                     sel["pixels_labelled"], sel["budget_pixels"], len(sel["selected"]))
     elif args.cmd == "target-anchors":
         from .select.run import fit_target_anchors
         fit_target_anchors(cfg, args.features, args.out)

@@ -43,9 +43,12 @@ TABLES = {
             "clue": ("CLUE", None),
             "mada": ("MADA (source anchors)", "madav2_t3_mada"),
             "madav2": ("MADAv2 (Dual_Domain_Distance)", "madav2_t3_madav2"),
+            "ripu_ra": ("RIPU RA (one round, squares)", None),
+            "ripu_pa": ("RIPU PA (one round, pixels)", None),
         },
-        "Budget: whole target images, counted in labelled pixels (the configured percentage of the target "
-        "training pixels), the same for every strategy. Every strategy scores the target images with the same "
+        "Budget: labelled target pixels; image-level strategies take whole images up to the configured "
+        "percentage of the target training pixels, RIPU RA takes squares up to the same percentage of each "
+        "image, RIPU PA takes ripu.pa_pixels_per_image pixels per image (far fewer pixels). Every strategy scores the target images with the same "
         "AdaptSeg warm-up model and is fine-tuned from it with the same stage-1 schedule. Evaluation: target val "
         "split, confusion-matrix mIoU. Model selection: none (final checkpoints). Published values: MADAv2 "
         "Table 3 (ResNet-101, real datasets, 5%); not comparable to proxy numbers.",

@@ -57,13 +57,24 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
     tgt = open_dataset(cfg, target, "train", space)
     sel = read_selection(selection)
     active = _indices(tgt, selected_ids(sel))
+    active_label = tgt.label
+    if sel.get("mask_file"):  # region / pixel selection: only the masked pixels carry their labels
+        from ..select.region_run import read_masks
+
+        mask_ids, mask_set, _mask_h5 = read_masks(sel["mask_file"])
+        mask_row = {s: r for r, s in enumerate(mask_ids)}
+
+        def active_label(i: int):
+            lab = tgt.label(i).copy()
+            lab[mask_set[mask_row[tgt.ids[i]]] == 0] = IGNORE
+            return lab
     scfg = fcfg[stage]
     iters = int(scfg["iterations"])
     opt = make_sgd(model, scfg["lr"], tcfg["head_lr_mult"], tcfg["momentum"], tcfg["weight_decay"])
     aug = dict(crop=tcfg.get("crop"), scale_range=tcfg["scale_range"], flip=True)
     bs = int(fcfg["batch_size"])
     src_stream = BatchStream(src, range(len(src)), bs, seed, 10, **aug)
-    act_stream = BatchStream(tgt, active, bs, seed, 11, **aug)
+    act_stream = BatchStream(tgt, active, bs, seed, 11, label_fn=active_label, **aug)
     state: dict = {"model": model, "optimizer": opt}
     power = tcfg["poly_power"]
 
@@ -81,6 +92,8 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
             opt.step()
             return {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
     elif stage == "stage2":
+        if sel.get("mask_file"):
+            raise ValueError("MADA stage 2 takes image-level selections; this one labels regions/pixels")
         if not (target_anchors and pseudo_labels):
             raise ValueError("stage2 needs --target-anchors and --pseudo-labels")
         anchors = torch.from_numpy(np.load(target_anchors)["anchors"]).to(device)

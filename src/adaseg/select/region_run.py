@@ -1,0 +1,81 @@
+"""Region- and pixel-level selection with a model in the loop (RIPU RA / PA), writing a selection
+list plus an HDF5 file of per-image label masks (cumulative over rounds)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.datasets import open_dataset
+from ..features import iterate_images
+from ..io import atomic_path
+from ..models import upsample
+from ..train.common import load_model, setup_runtime
+from .ripu import greedy_picks, ripu_acquisition
+from .selection_list import budget_pixels, write_selection
+
+REGION_STRATEGIES = {"ripu_ra": ("RA", "region"), "ripu_pa": ("PA", "pixel")}
+
+
+def read_masks(path: str | Path) -> tuple[list[str], h5py.Dataset, h5py.File]:
+    h5 = h5py.File(path, "r")
+    ids = [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
+    return ids, h5["masks"], h5
+
+
+@torch.no_grad()
+def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str, budget_percent: float,
+                         out: str | Path, masks_out: str | Path, previous_masks: str | None = None,
+                         threads: int | None = None) -> dict:
+    """One round of RIPU: RA labels (2k+1)^2 squares until `budget_percent` of each image's pixels;
+    PA labels `ripu.pa_pixels_per_image` pixels per image (the budget is then that count)."""
+    if strategy not in REGION_STRATEGIES:
+        raise ValueError(f"unknown region strategy '{strategy}' (known: {', '.join(REGION_STRATEGIES)})")
+    mode, unit = REGION_STRATEGIES[strategy]
+    rcfg = cfg["ripu"]
+    k = int(rcfg["k_ra"] if mode == "RA" else rcfg["k_pa"])
+    device = setup_runtime(threads, cfg.get("device", "auto"))
+    model, meta = load_model(checkpoint, device)
+    model.eval()
+    ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=False)
+    h, w = ds.image_size()
+    prev_h5 = None
+    if previous_masks:
+        prev_ids, prev, prev_h5 = read_masks(previous_masks)
+        if prev_ids != ds.ids:
+            raise ValueError(f"'{previous_masks}' does not list the target training images in order")
+    fraction = budget_percent / 100.0
+    entries, total_budget, total_new, total_labelled = [], 0, 0, 0
+    with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
+        masks = h5.create_dataset("masks", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
+        h5.attrs.update(strategy=strategy, k=k, checkpoint=str(checkpoint))
+        for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"{strategy} selection"):
+            prob = F.softmax(upsample(model(x.to(device))["logits"], (h, w)), 1).cpu().numpy()
+            for j, i in enumerate(idx):
+                labelled = prev[i].astype(bool) if prev_h5 is not None else np.zeros((h, w), bool)
+                budget = (int(rcfg["pa_pixels_per_image"]) if mode == "PA"
+                          else budget_pixels(fraction, h * w))
+                score = ripu_acquisition(prob[j], k, mode)
+                new, picks = greedy_picks(score, k, mode, budget, labelled)
+                mask = labelled | new
+                masks[i] = mask.astype(np.uint8)
+                total_budget += budget
+                total_new += int(new.sum())
+                total_labelled += int(mask.sum())
+                if mask.any():
+                    entries.append({"id": ds.ids[i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),
+                                    "picks": len(picks),
+                                    "score": float(f"{float(np.mean([score[p] for p in picks])) if picks else 0.0:.9g}")})
+    if prev_h5 is not None:
+        prev_h5.close()
+    sel = dict(strategy=strategy, unit=unit, seed=int(cfg["seed"]), k=k,
+               budget_fraction=fraction if mode == "RA" else None,
+               pool_images=len(ds), pool_pixels=len(ds) * h * w, budget_pixels=total_budget,
+               pixels_labelled=total_new, pixels_labelled_total=total_labelled,
+               mask_file=str(masks_out), selected=entries)
+    write_selection(out, sel)
+    return sel

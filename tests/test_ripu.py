@@ -1,0 +1,65 @@
+"""RIPU region impurity (eq. 4), prediction uncertainty (eq. 5), acquisition (eq. 6) and greedy
+non-overlapping picks (eq. 2), against hand-computed cases."""
+import numpy as np
+import pytest
+
+from adaseg.select.ripu import box_sum, greedy_picks, prediction_uncertainty, region_impurity, ripu_acquisition
+
+
+def test_box_sum_clips_at_border():
+    assert box_sum(np.ones((3, 3)), 1).tolist() == [[4, 6, 4], [6, 9, 6], [4, 6, 4]]
+    # the cost does not depend on k: any k gives the window sums of the integral image
+    x = np.arange(20.0).reshape(4, 5)
+    assert box_sum(x, 10)[0, 0] == x.sum()
+    assert box_sum(x, 0).tolist() == x.tolist()
+
+
+def test_region_impurity_eq4_by_hand():
+    pred = np.array([[0, 0, 1], [0, 0, 1], [0, 0, 1]])
+    p = region_impurity(pred, num_classes=2, k=1)
+    # centre: 6 of class 0, 3 of class 1 -> -(2/3 ln 2/3 + 1/3 ln 1/3) / ln 2
+    assert p[1, 1] == pytest.approx(-(2 / 3 * np.log(2 / 3) + 1 / 3 * np.log(1 / 3)) / np.log(2))
+    assert p[0, 0] == 0.0            # window rows 0-1, cols 0-1: all class 0
+    assert p[0, 2] == pytest.approx(1.0)  # window cols 1-2: two of each class
+
+
+def test_prediction_uncertainty_eq5_by_hand():
+    ent = np.zeros((3, 3))
+    ent[0, 0] = 1.0
+    u = prediction_uncertainty(ent, 1)
+    assert u[0, 0] == pytest.approx(1 / 4) and u[1, 1] == pytest.approx(1 / 9) and u[2, 2] == 0
+
+
+def test_acquisition_eq6_is_product():
+    prob = np.zeros((2, 3, 3))
+    prob[0] = 1.0
+    prob[:, :, 2] = 0.5  # last column uncertain: p = (0.5, 0.5), entropy 1, argmax 0
+    prob[1, 0, 2], prob[0, 0, 2] = 0.6, 0.4  # top-right pixel predicted class 1
+    a = ripu_acquisition(prob, 1, "RA")
+    ent = np.array([[0, 0, -(0.4 * np.log(0.4) + 0.6 * np.log(0.6)) / np.log(2)], [0, 0, 1], [0, 0, 1]])
+    pred = np.array([[0, 0, 1], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(a, region_impurity(pred, 2, 1) * prediction_uncertainty(ent, 1))
+    np.testing.assert_allclose(ripu_acquisition(prob, 1, "PA"), region_impurity(pred, 2, 1) * ent)
+
+
+def test_greedy_ra_picks_do_not_overlap_and_respect_budget():
+    score = np.zeros((5, 9))
+    score[2, 2], score[2, 3], score[2, 6] = 3.0, 2.0, 1.0
+    mask, picks = greedy_picks(score, k=1, mode="RA", budget=18)
+    # (2,3) is within 2k of (2,2): blocked; (2,6) is 4 columns away: taken; two 3x3 squares
+    assert picks == [(2, 2), (2, 6)] and mask.sum() == 18
+    assert mask[1:4, 1:4].all() and mask[1:4, 5:8].all()
+    mask, picks = greedy_picks(score, k=1, mode="RA", budget=17)
+    assert picks == [(2, 2)] and mask.sum() == 9  # the second square would overshoot
+
+
+def test_greedy_never_takes_labelled_pixels():
+    score = np.zeros((5, 9))
+    score[2, 2], score[2, 6] = 3.0, 1.0
+    labelled = np.zeros((5, 9), bool)
+    labelled[2, 2] = True
+    mask, picks = greedy_picks(score, k=1, mode="PA", budget=2, labelled=labelled)
+    assert (2, 2) not in picks and not (mask & labelled).any() and mask.sum() == 2
+    # PA: neighbourhoods of picks never overlap (centres more than 2k apart)
+    (a, b), (c, d) = picks
+    assert max(abs(a - c), abs(b - d)) > 2
