@@ -55,11 +55,11 @@ rule select_region:
         selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
         masks=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/masks.h5",
     wildcard_constraints:
-        strategy="ripu_ra|ripu_pa",
+        strategy="|".join(REGION_STRATEGIES),
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=sections("seed", "ripu", "features", datasets=[TARGET]),
+        cfg=sections("seed", "ripu", "mcu", "features", datasets=[TARGET]),
     threads: config["threads"]
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",

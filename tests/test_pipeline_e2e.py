@@ -85,17 +85,17 @@ def test_nothing_left_to_do(pipeline):
 
 
 def test_region_and_pixel_selection_rounds(pipeline):
-    """RIPU RA/PA through the DAG (select -> fine-tune -> evaluate), then a second round that
+    """RIPU RA/PA and ADA-MCU through the DAG (select -> fine-tune -> evaluate), then a second round that
     reads the first round's masks: within budget, never re-selecting a labelled pixel, repeatable."""
     import h5py
-    import numpy as np
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1.json" for s in ("ripu_ra", "ripu_pa")]
+    strategies = (("ripu_ra", "region"), ("ripu_pa", "pixel"), ("mcu", "pixel"))
+    targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1.json" for s, _ in strategies]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]
-    for strategy, unit in (("ripu_ra", "region"), ("ripu_pa", "pixel")):
+    for strategy, unit in strategies:
         d = res / "select" / strategy / "10"
         sel = pd.read_json(d / "selection.json", typ="series")
         assert sel["unit"] == unit and 0 < sel["pixels_labelled"] <= sel["budget_pixels"]

@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores-out", help="npz with every image's score (and the anchors, if any)")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("select-regions", help="RIPU region (RA) or pixel (PA) selection with label masks")
+    p = sub.add_parser("select-regions", help="RIPU RA/PA or ADA-MCU selection of regions/pixels, with label masks")
     _common(p)
-    p.add_argument("--strategy", required=True, choices=["ripu_ra", "ripu_pa"])
+    p.add_argument("--strategy", required=True, choices=["ripu_ra", "ripu_pa", "mcu"])
     p.add_argument("--checkpoint", required=True, help="the model of the previous round (or the warm-up)")
     p.add_argument("--target", required=True)
     p.add_argument("--budget", type=float, required=True, help="percent of each image's pixels per round (RA)")

@@ -45,6 +45,7 @@ TABLES = {
             "madav2": ("MADAv2 (Dual_Domain_Distance)", "madav2_t3_madav2"),
             "ripu_ra": ("RIPU RA (one round, squares)", None),
             "ripu_pa": ("RIPU PA (one round, pixels)", None),
+            "mcu": ("ADA-MCU uncertainty + adaptive sampling (pixels)", None),
         },
         "Budget: labelled target pixels; image-level strategies take whole images up to the configured "
         "percentage of the target training pixels, RIPU RA takes squares up to the same percentage of each "

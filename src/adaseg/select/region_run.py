@@ -14,10 +14,11 @@ from ..features import iterate_images
 from ..io import atomic_path
 from ..models import upsample
 from ..train.common import load_model, setup_runtime
+from .mcu import adaptive_sampling, mcu_uncertainty
 from .ripu import greedy_picks, ripu_acquisition
 from .selection_list import budget_pixels, write_selection
 
-REGION_STRATEGIES = {"ripu_ra": ("RA", "region"), "ripu_pa": ("PA", "pixel")}
+REGION_STRATEGIES = {"ripu_ra": ("RA", "region"), "ripu_pa": ("PA", "pixel"), "mcu": ("MCU", "pixel")}
 
 
 def read_masks(path: str | Path) -> tuple[list[str], h5py.Dataset, h5py.File]:
@@ -30,13 +31,15 @@ def read_masks(path: str | Path) -> tuple[list[str], h5py.Dataset, h5py.File]:
 def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str, budget_percent: float,
                          out: str | Path, masks_out: str | Path, previous_masks: str | None = None,
                          threads: int | None = None) -> dict:
-    """One round of RIPU: RA labels (2k+1)^2 squares until `budget_percent` of each image's pixels;
-    PA labels `ripu.pa_pixels_per_image` pixels per image (the budget is then that count)."""
+    """One round of selection in every target image. RIPU RA labels (2k+1)^2 squares until
+    `budget_percent` of each image's pixels; RIPU PA labels `ripu.pa_pixels_per_image` pixels per
+    image (the budget is then that count); ADA-MCU labels `budget_percent` of each image's pixels
+    by adaptive sampling."""
     if strategy not in REGION_STRATEGIES:
         raise ValueError(f"unknown region strategy '{strategy}' (known: {', '.join(REGION_STRATEGIES)})")
     mode, unit = REGION_STRATEGIES[strategy]
-    rcfg = cfg["ripu"]
-    k = int(rcfg["k_ra"] if mode == "RA" else rcfg["k_pa"])
+    rcfg, mcfg = cfg["ripu"], cfg["mcu"]
+    k = int(rcfg["k_ra"] if mode == "RA" else rcfg["k_pa"]) if mode != "MCU" else 0
     device = setup_runtime(threads, cfg.get("device", "auto"))
     model, meta = load_model(checkpoint, device)
     model.eval()
@@ -54,13 +57,24 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
         masks = h5.create_dataset("masks", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
         h5.attrs.update(strategy=strategy, k=k, checkpoint=str(checkpoint))
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"{strategy} selection"):
-            prob = F.softmax(upsample(model(x.to(device))["logits"], (h, w)), 1).cpu().numpy()
+            heads = model(x.to(device), with_aux=(mode == "MCU"))
+            prob = F.softmax(upsample(heads["logits"], (h, w)), 1).cpu().numpy()
+            if mode == "MCU":
+                prob_aux = F.softmax(upsample(heads["aux"], (h, w)), 1).cpu().numpy()
             for j, i in enumerate(idx):
                 labelled = prev[i].astype(bool) if prev_h5 is not None else np.zeros((h, w), bool)
                 budget = (int(rcfg["pa_pixels_per_image"]) if mode == "PA"
                           else budget_pixels(fraction, h * w))
-                score = ripu_acquisition(prob[j], k, mode)
-                new, picks = greedy_picks(score, k, mode, budget, labelled)
+                if mode == "MCU":
+                    budget = budget_pixels(fraction, h * w)
+                    score = mcu_uncertainty(prob[j], prob_aux[j], float(mcfg["gamma"]))
+                    rng = np.random.default_rng([int(cfg["seed"]), 13, i])
+                    new = adaptive_sampling(score, budget, rng, float(mcfg["low_quantile"]),
+                                            float(mcfg["decay"]), labelled)
+                    picks = [tuple(p) for p in np.argwhere(new)]
+                else:
+                    score = ripu_acquisition(prob[j], k, mode)
+                    new, picks = greedy_picks(score, k, mode, budget, labelled)
                 mask = labelled | new
                 masks[i] = mask.astype(np.uint8)
                 total_budget += budget
@@ -73,7 +87,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
     if prev_h5 is not None:
         prev_h5.close()
     sel = dict(strategy=strategy, unit=unit, seed=int(cfg["seed"]), k=k,
-               budget_fraction=fraction if mode == "RA" else None,
+               budget_fraction=None if mode == "PA" else fraction,
                pool_images=len(ds), pool_pixels=len(ds) * h * w, budget_pixels=total_budget,
                pixels_labelled=total_new, pixels_labelled_total=total_labelled,
                mask_file=str(masks_out), selected=entries)

@@ -99,6 +99,19 @@ class BatchStream:
         return torch.stack(imgs), torch.stack(lbls)
 
 
+def seg_ce(out: dict, y: torch.Tensor, aux_weight: float = 0.0, part: slice = slice(None)) -> torch.Tensor:
+    """Cross-entropy (eq. 7 of MADA / eq. 8 of RIPU) of the main head on the rows `part` of a batch,
+    plus aux_weight x the same loss of the auxiliary head (trained so that ADA-MCU can compare the
+    two heads)."""
+    from ..models import upsample
+
+    loss = F.cross_entropy(upsample(out["logits"][part], y.shape[-2:]), y[part], ignore_index=IGNORE)
+    if aux_weight > 0 and "aux" in out:
+        loss = loss + aux_weight * F.cross_entropy(upsample(out["aux"][part], y.shape[-2:]), y[part],
+                                                   ignore_index=IGNORE)
+    return loss
+
+
 def poly_lr(base: float, it: int, max_it: int, power: float) -> float:
     return base * (1 - it / max_it) ** power
 

@@ -18,7 +18,7 @@ from ..features import class_mean_features, iterate_images, target_class_map
 from ..io import atomic_path
 from ..models import upsample
 from ..select.selection_list import read_selection, selected_ids
-from .common import (BatchStream, Checkpointer, checkpoint_meta, load_model, make_sgd, set_poly,
+from .common import (BatchStream, Checkpointer, checkpoint_meta, load_model, make_sgd, seg_ce, set_poly,
                      setup_runtime, train_loop)
 
 
@@ -57,17 +57,20 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
     tgt = open_dataset(cfg, target, "train", space)
     sel = read_selection(selection)
     active = _indices(tgt, selected_ids(sel))
-    active_label = tgt.label
+    masks = None
     if sel.get("mask_file"):  # region / pixel selection: only the masked pixels carry their labels
         from ..select.region_run import read_masks
 
         mask_ids, mask_set, _mask_h5 = read_masks(sel["mask_file"])
-        mask_row = {s: r for r, s in enumerate(mask_ids)}
+        masks = (mask_set, {s: r for r, s in enumerate(mask_ids)})
 
-        def active_label(i: int):
-            lab = tgt.label(i).copy()
-            lab[mask_set[mask_row[tgt.ids[i]]] == 0] = IGNORE
-            return lab
+    def active_label(i: int):
+        lab = tgt.label(i)
+        if masks is not None:
+            lab = lab.copy()
+            lab[masks[0][masks[1][tgt.ids[i]]] == 0] = IGNORE
+        return lab
+
     scfg = fcfg[stage]
     iters = int(scfg["iterations"])
     opt = make_sgd(model, scfg["lr"], tcfg["head_lr_mult"], tcfg["momentum"], tcfg["weight_decay"])
@@ -77,6 +80,7 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
     act_stream = BatchStream(tgt, active, bs, seed, 11, label_fn=active_label, **aug)
     state: dict = {"model": model, "optimizer": opt}
     power = tcfg["poly_power"]
+    aux_w = float(tcfg["aux_weight"])
 
     if stage == "stage1":
         def step(it: int) -> dict:
@@ -84,9 +88,9 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
             xs, ys = src_stream.batch(it)
             xa, ya = act_stream.batch(it)
             x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
-            p = upsample(model(x)["logits"], y.shape[-2:])
-            ce_s = F.cross_entropy(p[:bs], y[:bs], ignore_index=IGNORE)
-            ce_a = F.cross_entropy(p[bs:], y[bs:], ignore_index=IGNORE)
+            o = model(x, with_aux=aux_w > 0)
+            ce_s = seg_ce(o, y, aux_w, slice(0, bs))
+            ce_a = seg_ce(o, y, aux_w, slice(bs, None))
             opt.zero_grad(set_to_none=True)
             (ce_s + ce_a).backward()
             opt.step()
@@ -117,10 +121,10 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
             xa, ya = act_stream.batch(it)
             xu, yu = unl_stream.batch(it)
             x, y = torch.cat([xs, xa, xu]).to(device), torch.cat([ys, ya, yu]).to(device)
-            o = model(x)
+            o = model(x, with_aux=aux_w > 0)
             p = upsample(o["logits"], y.shape[-2:])
-            ce_s = F.cross_entropy(p[:bs], y[:bs], ignore_index=IGNORE)
-            ce_a = F.cross_entropy(p[bs:2 * bs], y[bs:2 * bs], ignore_index=IGNORE)
+            ce_s = seg_ce(o, y, aux_w, slice(0, bs))
+            ce_a = seg_ce(o, y, aux_w, slice(bs, 2 * bs))
             loss = ce_s + ce_a
             logs = {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
             if w_pseudo > 0:

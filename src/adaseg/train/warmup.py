@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..data.datasets import default_label_space, open_dataset
 from ..data.labels import IGNORE, num_classes
 from ..models import OutputSpaceDiscriminator, upsample
-from .common import (BatchStream, Checkpointer, checkpoint_meta, make_sgd, new_model, set_poly,
+from .common import (BatchStream, Checkpointer, checkpoint_meta, make_sgd, new_model, seg_ce, set_poly,
                      setup_runtime, train_loop)
 
 SOURCE_LABEL, TARGET_LABEL = 0.0, 1.0
@@ -34,13 +34,14 @@ def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threa
     src_stream = BatchStream(src, range(len(src)), tcfg["batch_size"], seed, 0, **aug)
     state = {"model": model, "optimizer": opt}
     power = tcfg["poly_power"]
+    aux_w = float(tcfg["aux_weight"])
 
     if kind == "source_only":
         def step(it: int) -> dict:
             set_poly(opt, it, iters, power)
             x, y = src_stream.batch(it)
             x, y = x.to(device), y.to(device)
-            loss = F.cross_entropy(upsample(model(x)["logits"], y.shape[-2:]), y, ignore_index=IGNORE)
+            loss = seg_ce(model(x, with_aux=aux_w > 0), y, aux_w)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -68,8 +69,9 @@ def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threa
             # segmentation network: CE on source + lambda_adv * fool the discriminator on target
             for p in disc.parameters():
                 p.requires_grad_(False)
-            ps = upsample(model(xs)["logits"], ys.shape[-2:])
-            ce = F.cross_entropy(ps, ys, ignore_index=IGNORE)
+            os_ = model(xs, with_aux=aux_w > 0)
+            ps = upsample(os_["logits"], ys.shape[-2:])
+            ce = seg_ce(os_, ys, aux_w)
             pt = upsample(model(xt)["logits"], xt.shape[-2:])
             dt = disc(F.softmax(pt, 1))
             adv = F.binary_cross_entropy_with_logits(dt, torch.full_like(dt, SOURCE_LABEL))

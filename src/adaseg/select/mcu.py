@@ -1,0 +1,46 @@
+"""ADA-MCU pixel selection (Zhang et al.): uncertainty = normalised entropy + gamma * KL(main || aux)
+(eqs. 1-3), high / medium / low groups and annotation by adaptive sampling (Algorithm 1).
+
+Offline form used here, per image with budget M_e: pi_high starts above every score and decays by
+r until G_h = {S >= pi_high} holds M_e/2 pixels (the highest ones if the last step overshoots);
+then M_e/2 pixels are drawn uniformly from G_m = {pi_low <= S < pi_high}. The paper leaves pi_low
+open; here it is the `low_quantile` quantile of the image's scores (below it: G_l, never labelled).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def mcu_uncertainty(prob: np.ndarray, prob_aux: np.ndarray, gamma: float) -> np.ndarray:
+    """Eq. 1 for (C, H, W) softmax maps of the main and auxiliary heads."""
+    c = prob.shape[0]
+    p = np.clip(prob, 1e-12, None)
+    q = np.clip(prob_aux, 1e-12, None)
+    entropy = -(prob * np.log(p)).sum(0) / np.log(c)           # eq. 2
+    kl = (prob * (np.log(p) - np.log(q))).sum(0)               # eq. 3
+    return entropy + gamma * kl
+
+
+def adaptive_sampling(score: np.ndarray, budget: int, rng: np.random.Generator, low_quantile: float = 0.5,
+                      decay: float = 0.9, labelled: np.ndarray | None = None) -> np.ndarray:
+    """Algorithm 1 offline: a boolean mask of at most `budget` new pixels, half from the high group,
+    half sampled uniformly from the medium group; labelled pixels are never taken again."""
+    flat = score.ravel().astype(np.float64)
+    free = np.ones(flat.size, bool) if labelled is None else ~labelled.ravel().astype(bool)
+    chosen = np.zeros(flat.size, bool)
+    half_high = budget // 2
+    pi_high = float(flat[free].max()) + 1.0 if free.any() else 0.0
+    floor = float(flat[free].min()) if free.any() else 0.0
+    high = np.zeros(flat.size, bool)
+    while half_high and high.sum() < half_high and pi_high > floor:
+        pi_high *= decay
+        high = free & (flat >= pi_high)
+    idx = np.flatnonzero(high)
+    idx = idx[np.argsort(-flat[idx], kind="stable")][:half_high]
+    chosen[idx] = True
+    pi_low = float(np.quantile(flat[free], low_quantile)) if free.any() else 0.0
+    medium = np.flatnonzero(free & ~chosen & (flat >= pi_low) & (flat < pi_high))
+    take = min(budget - int(chosen.sum()), medium.size)
+    if take > 0:
+        chosen[rng.choice(medium, size=take, replace=False)] = True
+    return chosen.reshape(score.shape)
