@@ -21,3 +21,44 @@ rule features:
     shell:
         "adaseg features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
         "--dataset {params.dataset} --split train --mode {wildcards.domain} --out {output} 2> {log}"
+
+
+rule superpixels:
+    input:
+        data=lambda wc: dataset_input(wc.dataset),
+    output:
+        f"{R}/superpixels/{{dataset}}.h5",
+    params:
+        config=CONFIG_JSON,
+        cfg=lambda wc: sections("d2ada", datasets=[wc.dataset]),
+    log:
+        f"{LOGS}/superpixels/{{dataset}}.log",
+    benchmark:
+        f"{R}/benchmarks/superpixels/{{dataset}}.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg superpixels --config {params.config} --dataset {wildcards.dataset} --out {output} 2> {log}"
+
+
+rule region_features:
+    input:
+        checkpoint=f"{R}/{{source}}/{{model}}.pt",
+        superpixels=lambda wc: f"{R}/superpixels/{domain_dataset(wc)}.h5",
+        data=lambda wc: dataset_input(domain_dataset(wc)),
+    output:
+        f"{R}/{{source}}/regions/{{model}}/{{domain}}.h5",
+    params:
+        config=CONFIG_JSON,
+        dataset=domain_dataset,
+        cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]),
+    threads: config["threads"]
+    log:
+        f"{LOGS}/{{source}}/regions/{{model}}/{{domain}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/regions/{{model}}/{{domain}}.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg region-features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
+        "--dataset {params.dataset} --superpixels {input.superpixels} --out {output} 2> {log}"

@@ -55,7 +55,7 @@ rule select_region:
         selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
         masks=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/masks.h5",
     wildcard_constraints:
-        strategy="|".join(REGION_STRATEGIES),
+        strategy="ripu_ra|ripu_pa|mcu",
     params:
         config=CONFIG_JSON,
         target=TARGET,
@@ -71,3 +71,28 @@ rule select_region:
         "adaseg select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
         "--checkpoint {input.checkpoint} --target {params.target} --budget {wildcards.budget} "
         "--masks-out {output.masks} --out {output.selection} 2> {log}"
+
+
+rule select_d2ada:
+    input:
+        source=f"{R}/{{source}}/regions/{INIT}/source.h5",
+        target=f"{R}/{{source}}/regions/{INIT}/target.h5",
+        superpixels=f"{R}/superpixels/{TARGET}.h5",
+    output:
+        selection=f"{R}/{{source}}/select/d2ada/{{budget}}/selection.json",
+        masks=f"{R}/{{source}}/select/d2ada/{{budget}}/masks.h5",
+        gmm=f"{R}/{{source}}/select/d2ada/{{budget}}/gmm.npz",
+    params:
+        config=CONFIG_JSON,
+        cfg=sections("seed", "d2ada"),
+    log:
+        f"{LOGS}/{{source}}/select/d2ada_{{budget}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/select/d2ada_{{budget}}.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg select-d2ada --config {params.config} --source-regions {input.source} "
+        "--target-regions {input.target} --superpixels {input.superpixels} --round 1 "
+        "--budget {wildcards.budget} --gmm-out {output.gmm} --masks-out {output.masks} "
+        "--out {output.selection} 2> {log}"

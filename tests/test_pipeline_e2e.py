@@ -91,7 +91,7 @@ def test_region_and_pixel_selection_rounds(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    strategies = (("ripu_ra", "region"), ("ripu_pa", "pixel"), ("mcu", "pixel"))
+    strategies = (("ripu_ra", "region"), ("ripu_pa", "pixel"), ("mcu", "pixel"), ("d2ada", "region"))
     targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1.json" for s, _ in strategies]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]
@@ -104,6 +104,8 @@ def test_region_and_pixel_selection_rounds(pipeline):
         assert first.sum() == sel["pixels_labelled"]
         if strategy == "ripu_pa":
             assert first.reshape(len(first), -1).sum(1).max() <= cfg["ripu"]["pa_pixels_per_image"]
+        if strategy == "d2ada":
+            continue  # multi-round D2ADA goes through select-d2ada --round, tested below
         # round 2 from the round-1 model, excluding round-1 pixels
         args = [sys.executable, "-m", "adaseg", "select-regions", "--config", str(cfg_path), "--strategy", strategy,
                 "--checkpoint", str(res / "finetune" / strategy / "10" / "stage1.pt"), "--target", "cityscapes",
@@ -119,3 +121,28 @@ def test_region_and_pixel_selection_rounds(pipeline):
         assert (second & ~first).sum() == r2["pixels_labelled"] <= r2["budget_pixels"]
         assert (tmp / f"{strategy}_r2a.json").read_text().replace("r2a", "r2b") == \
             (tmp / f"{strategy}_r2b.json").read_text()
+
+
+def test_d2ada_second_round(pipeline):
+    """Round 2 of D2ADA from the round-1 masks: half the density budget (eq. 7), no region twice."""
+    import h5py
+
+    tmp, cfg, cfg_path = pipeline
+    res = tmp / "results" / "gta5"
+    d = res / "select" / "d2ada" / "10"
+    regions = res / "regions" / "warmup" / "adaptseg"
+    out = tmp / "d2ada_r2.json"
+    subprocess.run([sys.executable, "-m", "adaseg", "select-d2ada", "--config", str(cfg_path),
+                    "--source-regions", str(regions / "source.h5"), "--target-regions", str(regions / "target.h5"),
+                    "--superpixels", str(tmp / "results" / "superpixels" / "cityscapes.h5"), "--round", "2",
+                    "--budget", "10", "--previous-masks", str(d / "masks.h5"), "--gmm-out", str(tmp / "gmm2.npz"),
+                    "--masks-out", str(tmp / "masks2.h5"), "--out", str(out)],
+                   env=cli_env(), check=True, capture_output=True)
+    r1 = pd.read_json(d / "selection.json", typ="series")
+    r2 = pd.read_json(out, typ="series")
+    assert r1["density_budget_pixels"] == r1["budget_pixels"]
+    assert r2["density_budget_pixels"] == round(r2["budget_pixels"] / 2)
+    assert 0 < r2["pixels_labelled"] <= r2["budget_pixels"]
+    with h5py.File(d / "masks.h5") as a, h5py.File(tmp / "masks2.h5") as b:
+        m1, m2 = a["masks"][:].astype(bool), b["masks"][:].astype(bool)
+    assert (m1 & m2).sum() == m1.sum() and (m2 & ~m1).sum() == r2["pixels_labelled"]

@@ -57,6 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masks-out", required=True)
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("superpixels", help="SLIC superpixels of a dataset split (cached for D2ADA)")
+    _common(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("region-features", help="per-superpixel features, class, entropy and size (D2ADA)")
+    _common(p)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--superpixels", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("select-d2ada", help="one D2ADA round: GMM densities, eq. 6/7 budgets, region picks")
+    _common(p)
+    p.add_argument("--source-regions", required=True)
+    p.add_argument("--target-regions", required=True)
+    p.add_argument("--superpixels", required=True, help="the target superpixels")
+    p.add_argument("--round", type=int, default=1)
+    p.add_argument("--budget", type=float, required=True, help="percent of the target pixels in this round")
+    p.add_argument("--previous-masks")
+    p.add_argument("--gmm-out", required=True)
+    p.add_argument("--masks-out", required=True)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("target-anchors", help="k-means target anchors from a feature dump")
     _common(p)
     p.add_argument("--features", required=True)
@@ -125,6 +150,18 @@ def main(argv: list[str] | None = None) -> int:
                                    args.masks_out, args.previous_masks, threads)
         logging.info("%s: %d new pixels of a %d pixel budget in %d images", args.strategy,
                      sel["pixels_labelled"], sel["budget_pixels"], len(sel["selected"]))
+    elif args.cmd == "superpixels":
+        from .data.superpixels import compute_superpixels
+        compute_superpixels(cfg, args.dataset, args.split, args.out)
+    elif args.cmd == "region-features":
+        from .features import dump_region_features
+        dump_region_features(cfg, args.checkpoint, args.dataset, args.superpixels, args.out, threads)
+    elif args.cmd == "select-d2ada":
+        from .select.region_run import run_d2ada
+        sel = run_d2ada(cfg, args.source_regions, args.target_regions, args.superpixels, args.round, args.budget,
+                        args.out, args.masks_out, args.gmm_out, args.previous_masks)
+        logging.info("d2ada round %d: %d regions, %d of %d budget pixels (%d density)", args.round, sel["regions"],
+                     sel["pixels_labelled"], sel["budget_pixels"], sel["density_budget_pixels"])
     elif args.cmd == "target-anchors":
         from .select.run import fit_target_anchors
         fit_target_anchors(cfg, args.features, args.out)

@@ -142,6 +142,55 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
                 arrays[name][sl] = value.cpu().numpy()
 
 
+@torch.no_grad()
+def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: str, out: str | Path,
+                         threads: int | None = None) -> None:
+    """Per superpixel of every training image (D2ADA): its image, segment id, pixel count, class
+    (argmax of the mean softmax), mean pixel entropy and mean decoder feature (at stride 4; a
+    superpixel that vanishes at that resolution has valid = 0 and takes no part in the densities)."""
+    device = setup_runtime(threads, cfg.get("device", "auto"))
+    model, meta = load_model(checkpoint, device)
+    model.eval()
+    ds = open_dataset(cfg, dataset, "train", meta["label_space"], with_labels=False)
+    rows: dict[str, list] = {k: [] for k in ("image", "segment", "pixels", "cls", "entropy", "feature", "valid")}
+    with h5py.File(superpixels, "r") as sp:
+        sp_ids = [s.decode() if isinstance(s, bytes) else s for s in sp["ids"][:]]
+        if sp_ids != ds.ids:
+            raise ValueError(f"'{superpixels}' does not list the images of {dataset}/train in order")
+        for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"region features {dataset}"):
+            o = model(x.to(device))
+            prob = F.softmax(upsample(o["logits"], x.shape[-2:]), 1)
+            ent = entropy_map(prob)
+            for j, i in enumerate(idx):
+                seg = torch.from_numpy(sp["segments"][i].astype(np.int64)).to(device)
+                n = int(seg.max()) + 1
+                flat = seg.flatten()
+                px = torch.bincount(flat, minlength=n).double()
+                mean_prob = torch.zeros(n, prob.shape[1], dtype=torch.float64, device=device).index_add_(
+                    0, flat, prob[j].flatten(1).T.double()) / px.clamp_min(1)[:, None]
+                mean_ent = torch.zeros(n, dtype=torch.float64, device=device).index_add_(
+                    0, flat, ent[j].flatten().double()) / px.clamp_min(1)
+                f = o["features"][j]
+                seg_lo = downsample_labels(seg[None], f.shape[-2:])[0].flatten()
+                cnt_lo = torch.bincount(seg_lo, minlength=n).double()
+                feat = torch.zeros(n, f.shape[0], dtype=torch.float64, device=device).index_add_(
+                    0, seg_lo, f.flatten(1).T.double()) / cnt_lo.clamp_min(1)[:, None]
+                keep = px > 0
+                rows["image"].append(np.full(int(keep.sum()), i))
+                rows["segment"].append(np.flatnonzero(keep.cpu().numpy()))
+                rows["pixels"].append(px[keep].cpu().numpy())
+                rows["cls"].append(mean_prob[keep].argmax(1).cpu().numpy())
+                rows["entropy"].append(mean_ent[keep].cpu().numpy())
+                rows["feature"].append(feat[keep].float().cpu().numpy())
+                rows["valid"].append((cnt_lo[keep] > 0).cpu().numpy())
+    dtypes = {"image": "i4", "segment": "i2", "pixels": "i8", "cls": "i2", "entropy": "f4", "feature": "f4", "valid": "u1"}
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
+        for k, parts in rows.items():
+            h5.create_dataset(k, data=np.concatenate(parts).astype(dtypes[k]))
+        h5.attrs.update(checkpoint=str(checkpoint), dataset=dataset, num_classes=meta["num_classes"])
+
+
 def read_features(path: str | Path, name: str = "features") -> tuple[list[str], np.ndarray]:
     """(ids, per-image rows of dataset `name`, flattened to (N, -1)) of a feature dump."""
     with h5py.File(path, "r") as h5:

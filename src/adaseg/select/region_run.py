@@ -93,3 +93,91 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
                mask_file=str(masks_out), selected=entries)
     write_selection(out, sel)
     return sel
+
+
+def _read_regions(path: str | Path) -> dict:
+    with h5py.File(path, "r") as h5:
+        out = {k: h5[k][:] for k in ("image", "segment", "pixels", "cls", "entropy", "feature", "valid")}
+        out["ids"] = [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
+        out["num_classes"] = int(h5.attrs["num_classes"])
+    return out
+
+
+def run_d2ada(cfg: dict, source_regions: str, target_regions: str, superpixels: str, round_k: int,
+              budget_percent: float, out: str | Path, masks_out: str | Path, gmm_out: str | Path,
+              previous_masks: str | None = None) -> dict:
+    """One D2ADA round: GMM densities (fitted in-process and saved), pi scores, the eq. 6/7 budgets,
+    region picks, and the cumulative label masks of every target training image."""
+    from ..io import save_npz
+    from .d2ada import density_budget, density_scores, fit_class_gmm, select_regions
+
+    dcfg, seed = cfg["d2ada"], int(cfg["seed"])
+    src, tgt = _read_regions(source_regions), _read_regions(target_regions)
+    ncls = tgt["num_classes"]
+    sp = h5py.File(superpixels, "r")
+    segments = sp["segments"]
+    if [s.decode() if isinstance(s, bytes) else s for s in sp["ids"][:]] != tgt["ids"]:
+        raise ValueError(f"'{superpixels}' and '{target_regions}' list different images")
+    n_img, h, w = segments.shape
+    prev_set, prev_h5 = None, None
+    if previous_masks:
+        prev_ids, prev_set, prev_h5 = read_masks(previous_masks)
+        if prev_ids != tgt["ids"]:
+            raise ValueError(f"'{previous_masks}' does not list the target training images in order")
+
+    def previous(i: int) -> np.ndarray:
+        return prev_set[i].astype(bool) if prev_set is not None else np.zeros((h, w), bool)
+
+    # a region is labelled when all its pixels are (counted per image with bincount)
+    labelled = np.zeros(len(tgt["image"]), bool)
+    if prev_set is not None:
+        for i in range(n_img):
+            rows = np.flatnonzero(tgt["image"] == i)
+            seg = segments[i].astype(np.int64)
+            n = int(seg.max()) + 1
+            done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
+            labelled[rows] = done[tgt["segment"][rows]]
+    gmms_s, gmms_t, params = {}, {}, {}
+    for c in range(ncls):
+        s_rows = (src["cls"] == c) & (src["valid"] > 0)
+        t_rows = (tgt["cls"] == c) & (tgt["valid"] > 0) & ~labelled
+        gmms_s[c] = fit_class_gmm(src["feature"][s_rows], seed)
+        gmms_t[c] = fit_class_gmm(tgt["feature"][t_rows], seed)
+        for dom, g in (("source", gmms_s[c]), ("target", gmms_t[c])):
+            if g is not None:
+                params.update({f"{dom}_{c}_weights": g.weights_, f"{dom}_{c}_means": g.means_,
+                               f"{dom}_{c}_covariances": g.covariances_})
+    pi = density_scores(tgt["feature"], tgt["cls"], gmms_t, gmms_s)
+    pi[tgt["valid"] == 0] = -np.inf
+    pool = n_img * h * w
+    budget = budget_pixels(budget_percent / 100.0, pool)
+    budget_d = density_budget(round_k, budget, float(dcfg["alpha"]), float(dcfg["beta"]))
+    chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d)
+    save_npz(gmm_out, pi=pi, **params)
+    new_px = 0
+    per_image: dict[int, list[int]] = {}
+    for r in chosen:
+        per_image.setdefault(int(tgt["image"][r]), []).append(int(tgt["segment"][r]))
+    entries = []
+    with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("ids", data=np.array(tgt["ids"], dtype=object), dtype=h5py.string_dtype())
+        masks = h5.create_dataset("masks", (n_img, h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
+        h5.attrs.update(strategy="d2ada", round=round_k)
+        for i in range(n_img):
+            before = previous(i)
+            new = np.isin(segments[i], per_image.get(i, [])) & ~before
+            mask = before | new
+            masks[i] = mask.astype(np.uint8)
+            new_px += int(new.sum())
+            if mask.any():
+                entries.append({"id": tgt["ids"][i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),
+                                "picks": len(per_image.get(i, [])), "score": 0.0})
+    sp.close()
+    if prev_h5 is not None:
+        prev_h5.close()
+    sel = dict(strategy="d2ada", unit="region", seed=seed, round=round_k, budget_fraction=budget_percent / 100.0,
+               pool_images=n_img, pool_pixels=pool, budget_pixels=budget, density_budget_pixels=budget_d,
+               pixels_labelled=new_px, pixels_labelled_total=int(sum(e["pixels"] for e in entries)),
+               regions=len(chosen), mask_file=str(masks_out), selected=entries)
+    write_selection(out, sel)
+    return sel
