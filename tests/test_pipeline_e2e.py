@@ -146,3 +146,23 @@ def test_d2ada_second_round(pipeline):
     with h5py.File(d / "masks.h5") as a, h5py.File(tmp / "masks2.h5") as b:
         m1, m2 = a["masks"][:].astype(bool), b["masks"][:].astype(bool)
     assert (m1 & m2).sum() == m1.sum() and (m2 & ~m1).sum() == r2["pixels_labelled"]
+
+
+def test_selection_table_every_strategy_same_budget(pipeline):
+    tmp, cfg, cfg_path = pipeline
+    run = _snakemake(tmp, cfg_path, "table_selection_gta")
+    assert run.returncode == 0, run.stderr[-4000:]
+    df = pd.read_csv(tmp / "results" / "tables" / "table_selection_gta.csv")
+    rep = df[df["values"] == "reproduced (adaseg)"]
+    expected = ["random", "entropy", "confidence", "margin", "adversarial", "aada", "prototype", "coreset",
+                "badge", "clue", "mada", "madav2", "ripu_ra", "ripu_pa", "mcu", "d2ada"]
+    assert rep["row"].tolist() == expected
+    assert set(df.loc[df["values"] == "published", "row"]) == {
+        "random", "entropy", "adversarial", "aada", "prototype", "mada", "madav2"}
+    # same budget: every list within its budget (image lists: by less than one image)
+    for s in expected:
+        sel = pd.read_json(tmp / "results" / "gta5" / "select" / s / "10" / "selection.json", typ="series")
+        slack = 32 * 64 if sel["unit"] == "image" else 0
+        assert sel["pixels_labelled"] <= sel["budget_pixels"] + slack, s
+        if s != "ripu_pa":  # PA budgets are pixels per image; per-image budgets round per image
+            assert abs(sel["budget_pixels"] - round(0.1 * 20 * 32 * 64)) <= 20, s
