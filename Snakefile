@@ -18,6 +18,7 @@ include: "rules/warmup.smk"
 include: "rules/features.smk"
 include: "rules/select.smk"
 include: "rules/finetune.smk"
+include: "rules/rounds.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

@@ -59,6 +59,27 @@ def selection_masks(wildcards):
     return []
 
 
+def round_model(wildcards):
+    """The model that selects in round r: the warm-up, then the fine-tune of round r-1."""
+    r = int(wildcards.round)
+    return INIT if r == 1 else f"finetune/{wildcards.strategy}/{wildcards.budget}/round{r - 1}/stage1"
+
+
+def round_checkpoint(wildcards):
+    return f"{R}/{wildcards.source}/{round_model(wildcards)}.pt"
+
+
+def previous_round_masks(wildcards):
+    r = int(wildcards.round)
+    if r == 1:
+        return []
+    return [f"{R}/{wildcards.source}/select/{wildcards.strategy}/{wildcards.budget}/round{r - 1}/masks.h5"]
+
+
+def per_round_budget(wildcards):
+    return f"{float(wildcards.budget) / int(config['multi_round']['rounds']):g}"
+
+
 def domain_dataset(wildcards):
     return wildcards.source if wildcards.domain == "source" else TARGET
 
@@ -71,3 +92,4 @@ wildcard_constraints:
     budget="[0-9.]+",
     domain="source|target",
     model="(warmup|finetune)/[A-Za-z0-9_./]+",
+    round="[1-9][0-9]*",

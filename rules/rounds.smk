@@ -1,0 +1,91 @@
+# Multi-round selection (RIPU, D2ADA, 5 rounds in the papers): round r selects with the model
+# fine-tuned in round r-1 (round 1: the warm-up), never re-selects the pixels of earlier rounds
+# (cumulative masks), and fine-tuning continues from round r-1 on everything labelled so far.
+# The budget wildcard is the total over all rounds; each round takes budget / multi_round.rounds.
+RD = f"{R}/{{source}}/select/{{strategy}}/{{budget}}/round{{round}}"
+FTR = f"{R}/{{source}}/finetune/{{strategy}}/{{budget}}/round{{round}}"
+
+
+rule select_round:
+    input:
+        checkpoint=round_checkpoint,
+        previous=previous_round_masks,
+        data=dataset_input(TARGET),
+    output:
+        selection=f"{RD}/selection.json",
+        masks=f"{RD}/masks.h5",
+    wildcard_constraints:
+        strategy="ripu_ra|ripu_pa|mcu",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        per_round=per_round_budget,
+        previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
+        cfg=sections("seed", "ripu", "mcu", "features", "multi_round", datasets=[TARGET]),
+    threads: config["threads"]
+    log:
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
+        "--checkpoint {input.checkpoint} --target {params.target} --budget {params.per_round} "
+        "{params.previous} --masks-out {output.masks} --out {output.selection} 2> {log}"
+
+
+rule select_d2ada_round:
+    input:
+        source=lambda wc: f"{R}/{wc.source}/regions/{round_model(wc)}/source.h5",
+        target=lambda wc: f"{R}/{wc.source}/regions/{round_model(wc)}/target.h5",
+        superpixels=f"{R}/superpixels/{TARGET}.h5",
+        previous=previous_round_masks,
+    output:
+        selection=f"{RD}/selection.json",
+        masks=f"{RD}/masks.h5",
+        gmm=f"{RD}/gmm.npz",
+    wildcard_constraints:
+        strategy="d2ada",
+    params:
+        config=CONFIG_JSON,
+        per_round=per_round_budget,
+        previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
+        cfg=sections("seed", "d2ada", "multi_round"),
+    log:
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg select-d2ada --config {params.config} --source-regions {input.source} "
+        "--target-regions {input.target} --superpixels {input.superpixels} --round {wildcards.round} "
+        "--budget {params.per_round} {params.previous} --gmm-out {output.gmm} --masks-out {output.masks} "
+        "--out {output.selection} 2> {log}"
+
+
+rule finetune_round:
+    input:
+        init=round_checkpoint,
+        selection=f"{RD}/selection.json",
+        masks=f"{RD}/masks.h5",
+        source=lambda wc: dataset_input(wc.source),
+        target=dataset_input(TARGET),
+    output:
+        f"{FTR}/stage1.pt",
+    params:
+        config=CONFIG_JSON,
+        target=TARGET,
+        cfg=lambda wc: sections("seed", "train", "finetune", datasets=[wc.source, TARGET]),
+    threads: config["threads"]
+    log:
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_round{{round}}_stage1.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_round{{round}}_stage1.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg finetune --config {params.config} --threads {threads} --stage stage1 --init {input.init} "
+        "--selection {input.selection} --source {wildcards.source} --target {params.target} "
+        "--out {output} 2> {log}"
