@@ -14,7 +14,7 @@ BUDGET = f"{config['mada']['budget']:g}"
 FEATURE_STRATEGIES = ["entropy", "confidence", "margin", "adversarial", "aada", "mada", "madav2",
                       "prototype", "coreset", "badge", "clue"]
 # region / pixel strategies that select with the model and write label masks (select/region_run.py)
-REGION_STRATEGIES = ["ripu_ra", "ripu_pa", "mcu", "d2ada"]
+REGION_STRATEGIES = ["ripu_ra", "ripu_pa", "mcu", "d2ada", "region_entropy"]
 
 for _name, _d in config["datasets"].items():
     if _d.get("proxy") and _d["root"] != f"{PROXY_DIR}/{_name}":

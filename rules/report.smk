@@ -12,7 +12,7 @@ TABLE_ROWS = {
     "table_selection_gta": {
         s: f"finetune/{s}/{BUDGET}/stage1"
         for s in ["random", "entropy", "confidence", "margin", "adversarial", "aada", "prototype",
-                  "coreset", "badge", "clue", "mada", "madav2", "ripu_ra", "ripu_pa", "mcu", "d2ada"]
+                  "coreset", "badge", "clue", "mada", "madav2", "ripu_ra", "ripu_pa", "mcu", "d2ada", "region_entropy"]
     },
 }
 TABLE_FILES = ["csv", "md", "tex", "metrics.json", "miou.csv"]

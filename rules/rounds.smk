@@ -37,7 +37,7 @@ rule select_round:
 
 rule select_d2ada_round:
     input:
-        source=lambda wc: f"{R}/{wc.source}/regions/{round_model(wc)}/source.h5",
+        source=lambda wc: [f"{R}/{wc.source}/regions/{round_model(wc)}/source.h5"] if wc.strategy == "d2ada" else [],
         target=lambda wc: f"{R}/{wc.source}/regions/{round_model(wc)}/target.h5",
         superpixels=f"{R}/superpixels/{TARGET}.h5",
         previous=previous_round_masks,
@@ -46,10 +46,11 @@ rule select_d2ada_round:
         masks=f"{RD}/masks.h5",
         gmm=f"{RD}/gmm.npz",
     wildcard_constraints:
-        strategy="d2ada",
+        strategy="d2ada|region_entropy",
     params:
         config=CONFIG_JSON,
         per_round=per_round_budget,
+        source=lambda wc, input: f"--source-regions {input.source}" if input.source else "",
         previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
         cfg=sections("seed", "d2ada", "multi_round"),
     log:
@@ -59,7 +60,7 @@ rule select_d2ada_round:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-d2ada --config {params.config} --source-regions {input.source} "
+        "adaseg select-d2ada --config {params.config} --strategy {wildcards.strategy} {params.source} "
         "--target-regions {input.target} --superpixels {input.superpixels} --round {wildcards.round} "
         "--budget {params.per_round} {params.previous} --gmm-out {output.gmm} --masks-out {output.masks} "
         "--out {output.selection} 2> {log}"

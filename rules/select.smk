@@ -75,24 +75,27 @@ rule select_region:
 
 rule select_d2ada:
     input:
-        source=f"{R}/{{source}}/regions/{INIT}/source.h5",
+        source=lambda wc: [f"{R}/{wc.source}/regions/{INIT}/source.h5"] if wc.strategy == "d2ada" else [],
         target=f"{R}/{{source}}/regions/{INIT}/target.h5",
         superpixels=f"{R}/superpixels/{TARGET}.h5",
     output:
-        selection=f"{R}/{{source}}/select/d2ada/{{budget}}/selection.json",
-        masks=f"{R}/{{source}}/select/d2ada/{{budget}}/masks.h5",
-        gmm=f"{R}/{{source}}/select/d2ada/{{budget}}/gmm.npz",
+        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+        masks=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/masks.h5",
+        gmm=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/gmm.npz",
+    wildcard_constraints:
+        strategy="d2ada|region_entropy",
     params:
         config=CONFIG_JSON,
+        source=lambda wc, input: f"--source-regions {input.source}" if input.source else "",
         cfg=sections("seed", "d2ada"),
     log:
-        f"{LOGS}/{{source}}/select/d2ada_{{budget}}.log",
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/d2ada_{{budget}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-d2ada --config {params.config} --source-regions {input.source} "
+        "adaseg select-d2ada --config {params.config} --strategy {wildcards.strategy} {params.source} "
         "--target-regions {input.target} --superpixels {input.superpixels} --round 1 "
         "--budget {wildcards.budget} --gmm-out {output.gmm} --masks-out {output.masks} "
         "--out {output.selection} 2> {log}"

@@ -155,7 +155,7 @@ def test_selection_table_every_strategy_same_budget(pipeline):
     df = pd.read_csv(tmp / "results" / "tables" / "table_selection_gta.csv")
     rep = df[df["values"] == "reproduced (adaseg)"]
     expected = ["random", "entropy", "confidence", "margin", "adversarial", "aada", "prototype", "coreset",
-                "badge", "clue", "mada", "madav2", "ripu_ra", "ripu_pa", "mcu", "d2ada"]
+                "badge", "clue", "mada", "madav2", "ripu_ra", "ripu_pa", "mcu", "d2ada", "region_entropy"]
     assert rep["row"].tolist() == expected
     assert set(df.loc[df["values"] == "published", "row"]) == {
         "random", "entropy", "adversarial", "aada", "prototype", "mada", "madav2"}

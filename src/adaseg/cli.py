@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("select-d2ada", help="one D2ADA round: GMM densities, eq. 6/7 budgets, region picks")
     _common(p)
-    p.add_argument("--source-regions", required=True)
+    p.add_argument("--strategy", default="d2ada", choices=["d2ada", "region_entropy"],
+                   help="region_entropy: the superpixel entropy baseline (no density part)")
+    p.add_argument("--source-regions", help="source region features (d2ada only)")
     p.add_argument("--target-regions", required=True)
     p.add_argument("--superpixels", required=True, help="the target superpixels")
     p.add_argument("--round", type=int, default=1)
@@ -159,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "select-d2ada":
         from .select.region_run import run_d2ada
         sel = run_d2ada(cfg, args.source_regions, args.target_regions, args.superpixels, args.round, args.budget,
-                        args.out, args.masks_out, args.gmm_out, args.previous_masks)
-        logging.info("d2ada round %d: %d regions, %d of %d budget pixels (%d density)", args.round, sel["regions"],
+                        args.out, args.masks_out, args.gmm_out, args.previous_masks, args.strategy)
+        logging.info(f"{args.strategy} round %d: %d regions, %d of %d budget pixels (%d density)", args.round, sel["regions"],
                      sel["pixels_labelled"], sel["budget_pixels"], sel["density_budget_pixels"])
     elif args.cmd == "target-anchors":
         from .select.run import fit_target_anchors

@@ -47,6 +47,7 @@ TABLES = {
             "ripu_pa": ("RIPU PA (one round, pixels)", None),
             "mcu": ("ADA-MCU uncertainty + adaptive sampling (pixels)", None),
             "d2ada": ("D2ADA density + entropy (one round, superpixels)", None),
+            "region_entropy": ("Entropy (superpixel regions)", None),
         },
         "Budget: labelled target pixels; image-level strategies take whole images up to the configured "
         "percentage of the target training pixels, RIPU RA takes squares up to the same percentage of each "

@@ -103,16 +103,22 @@ def _read_regions(path: str | Path) -> dict:
     return out
 
 
-def run_d2ada(cfg: dict, source_regions: str, target_regions: str, superpixels: str, round_k: int,
+def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superpixels: str, round_k: int,
               budget_percent: float, out: str | Path, masks_out: str | Path, gmm_out: str | Path,
-              previous_masks: str | None = None) -> dict:
+              previous_masks: str | None = None, strategy: str = "d2ada") -> dict:
     """One D2ADA round: GMM densities (fitted in-process and saved), pi scores, the eq. 6/7 budgets,
-    region picks, and the cumulative label masks of every target training image."""
+    region picks, and the cumulative label masks of every target training image.
+    strategy='region_entropy' is the superpixel entropy baseline: no density budget, no GMMs."""
+    if strategy not in ("d2ada", "region_entropy"):
+        raise ValueError(f"unknown superpixel strategy '{strategy}' (d2ada or region_entropy)")
     from ..io import save_npz
     from .d2ada import density_budget, density_scores, fit_class_gmm, select_regions
 
     dcfg, seed = cfg["d2ada"], int(cfg["seed"])
-    src, tgt = _read_regions(source_regions), _read_regions(target_regions)
+    if strategy == "d2ada" and not source_regions:
+        raise ValueError("d2ada needs --source-regions (the source densities p_S)")
+    src = _read_regions(source_regions) if strategy == "d2ada" else None
+    tgt = _read_regions(target_regions)
     ncls = tgt["num_classes"]
     sp = h5py.File(superpixels, "r")
     segments = sp["segments"]
@@ -138,7 +144,7 @@ def run_d2ada(cfg: dict, source_regions: str, target_regions: str, superpixels: 
             done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
             labelled[rows] = done[tgt["segment"][rows]]
     gmms_s, gmms_t, params = {}, {}, {}
-    for c in range(ncls):
+    for c in range(ncls if strategy == "d2ada" else 0):
         s_rows = (src["cls"] == c) & (src["valid"] > 0)
         t_rows = (tgt["cls"] == c) & (tgt["valid"] > 0) & ~labelled
         gmms_s[c] = fit_class_gmm(src["feature"][s_rows], seed)
@@ -151,7 +157,7 @@ def run_d2ada(cfg: dict, source_regions: str, target_regions: str, superpixels: 
     pi[tgt["valid"] == 0] = -np.inf
     pool = n_img * h * w
     budget = budget_pixels(budget_percent / 100.0, pool)
-    budget_d = density_budget(round_k, budget, float(dcfg["alpha"]), float(dcfg["beta"]))
+    budget_d = density_budget(round_k, budget, float(dcfg["alpha"]), float(dcfg["beta"])) if strategy == "d2ada" else 0
     chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d)
     save_npz(gmm_out, pi=pi, **params)
     new_px = 0
@@ -162,7 +168,7 @@ def run_d2ada(cfg: dict, source_regions: str, target_regions: str, superpixels: 
     with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("ids", data=np.array(tgt["ids"], dtype=object), dtype=h5py.string_dtype())
         masks = h5.create_dataset("masks", (n_img, h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
-        h5.attrs.update(strategy="d2ada", round=round_k)
+        h5.attrs.update(strategy=strategy, round=round_k)
         for i in range(n_img):
             before = previous(i)
             new = np.isin(segments[i], per_image.get(i, [])) & ~before
@@ -175,7 +181,7 @@ def run_d2ada(cfg: dict, source_regions: str, target_regions: str, superpixels: 
     sp.close()
     if prev_h5 is not None:
         prev_h5.close()
-    sel = dict(strategy="d2ada", unit="region", seed=seed, round=round_k, budget_fraction=budget_percent / 100.0,
+    sel = dict(strategy=strategy, unit="region", seed=seed, round=round_k, budget_fraction=budget_percent / 100.0,
                pool_images=n_img, pool_pixels=pool, budget_pixels=budget, density_budget_pixels=budget_d,
                pixels_labelled=new_px, pixels_labelled_total=int(sum(e["pixels"] for e in entries)),
                regions=len(chosen), mask_file=str(masks_out), selected=entries)
