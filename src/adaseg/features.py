@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .data.datasets import open_dataset
 from .data.labels import IGNORE
-from .io import atomic_path
+from .io import atomic_path, read_ids, write_ids
 from .models import upsample
 from .train.common import load_discriminator, load_model, setup_runtime, to_tensor
 
@@ -109,7 +109,7 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
     bs = int(cfg["features"]["batch_size"])
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         n, dim = len(ds), model.feature_dim
-        h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
+        write_ids(h5, ds.ids)
         arrays = {
             "features": h5.create_dataset("features", (n, ncls, dim), dtype="f4", chunks=(1, ncls, dim)),
             "counts": h5.create_dataset("counts", (n, ncls), dtype="i4"),
@@ -154,7 +154,7 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
     ds = open_dataset(cfg, dataset, "train", meta["label_space"], with_labels=False)
     rows: dict[str, list] = {k: [] for k in ("image", "segment", "pixels", "cls", "entropy", "feature", "valid")}
     with h5py.File(superpixels, "r") as sp:
-        sp_ids = [s.decode() if isinstance(s, bytes) else s for s in sp["ids"][:]]
+        sp_ids = read_ids(sp)
         if sp_ids != ds.ids:
             raise ValueError(f"'{superpixels}' does not list the images of {dataset}/train in order")
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"region features {dataset}"):
@@ -185,7 +185,7 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
                 rows["valid"].append((cnt_lo[keep] > 0).cpu().numpy())
     dtypes = {"image": "i4", "segment": "i2", "pixels": "i8", "cls": "i2", "entropy": "f4", "feature": "f4", "valid": "u1"}
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
+        write_ids(h5, ds.ids)
         for k, parts in rows.items():
             h5.create_dataset(k, data=np.concatenate(parts).astype(dtypes[k]))
         h5.attrs.update(checkpoint=str(checkpoint), dataset=dataset, num_classes=meta["num_classes"])
@@ -196,6 +196,6 @@ def read_features(path: str | Path, name: str = "features") -> tuple[list[str], 
     with h5py.File(path, "r") as h5:
         if name not in h5:
             raise KeyError(f"'{path}' has no '{name}' (it holds {', '.join(h5.keys())})")
-        ids = [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
+        ids = read_ids(h5)
         f = h5[name][:]
     return ids, f.reshape(len(ids), -1)

@@ -52,5 +52,18 @@ def save_npz(path: str | Path, **arrays) -> None:
         np.savez(f, **arrays)
 
 
+def write_ids(h5, ids) -> None:
+    """Store image ids as the variable-length string dataset 'ids' of an open HDF5 file."""
+    import h5py
+    import numpy as np
+
+    h5.create_dataset("ids", data=np.array(list(ids), dtype=object), dtype=h5py.string_dtype())
+
+
+def read_ids(h5) -> list[str]:
+    """The 'ids' dataset of an open HDF5 file written by this package, as str."""
+    return [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
+
+
 def load_torch(path: str | Path):
     return torch.load(path, map_location="cpu", weights_only=True)

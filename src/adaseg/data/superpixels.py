@@ -8,7 +8,7 @@ import numpy as np
 from skimage.segmentation import slic
 from tqdm import tqdm
 
-from ..io import atomic_path
+from ..io import atomic_path, write_ids
 from .datasets import open_dataset
 
 
@@ -23,7 +23,7 @@ def compute_superpixels(cfg: dict, dataset: str, split: str, out: str | Path) ->
     ds = open_dataset(cfg, dataset, split, with_labels=False)
     h, w = ds.image_size()
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
+        write_ids(h5, ds.ids)
         seg = h5.create_dataset("segments", (len(ds), h, w), dtype="i2", chunks=(1, h, w), compression="gzip")
         h5.attrs.update(n_segments=int(scfg["n_segments"]), compactness=float(scfg["compactness"]))
         for i in tqdm(range(len(ds)), desc=f"SLIC {dataset}/{split}", unit="img", mininterval=2.0):

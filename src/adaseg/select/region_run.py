@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..data.datasets import open_dataset
 from ..features import iterate_images
-from ..io import atomic_path
+from ..io import atomic_path, read_ids, write_ids
 from ..models import upsample
 from ..train.common import load_model, setup_runtime
 from .mcu import adaptive_sampling, mcu_uncertainty
@@ -23,7 +23,7 @@ REGION_STRATEGIES = {"ripu_ra": ("RA", "region"), "ripu_pa": ("PA", "pixel"), "m
 
 def read_masks(path: str | Path) -> tuple[list[str], h5py.Dataset, h5py.File]:
     h5 = h5py.File(path, "r")
-    ids = [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
+    ids = read_ids(h5)
     return ids, h5["masks"], h5
 
 
@@ -53,7 +53,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
     fraction = budget_percent / 100.0
     entries, total_budget, total_new, total_labelled = [], 0, 0, 0
     with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
+        write_ids(h5, ds.ids)
         masks = h5.create_dataset("masks", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
         h5.attrs.update(strategy=strategy, k=k, checkpoint=str(checkpoint))
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"{strategy} selection"):
@@ -98,7 +98,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
 def _read_regions(path: str | Path) -> dict:
     with h5py.File(path, "r") as h5:
         out = {k: h5[k][:] for k in ("image", "segment", "pixels", "cls", "entropy", "feature", "valid")}
-        out["ids"] = [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
+        out["ids"] = read_ids(h5)
         out["num_classes"] = int(h5.attrs["num_classes"])
     return out
 
@@ -122,7 +122,7 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
     ncls = tgt["num_classes"]
     sp = h5py.File(superpixels, "r")
     segments = sp["segments"]
-    if [s.decode() if isinstance(s, bytes) else s for s in sp["ids"][:]] != tgt["ids"]:
+    if read_ids(sp) != tgt["ids"]:
         raise ValueError(f"'{superpixels}' and '{target_regions}' list different images")
     n_img, h, w = segments.shape
     prev_set, prev_h5 = None, None
@@ -166,7 +166,7 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
         per_image.setdefault(int(tgt["image"][r]), []).append(int(tgt["segment"][r]))
     entries = []
     with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("ids", data=np.array(tgt["ids"], dtype=object), dtype=h5py.string_dtype())
+        write_ids(h5, tgt["ids"])
         masks = h5.create_dataset("masks", (n_img, h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
         h5.attrs.update(strategy=strategy, round=round_k)
         for i in range(n_img):

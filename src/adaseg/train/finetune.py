@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..data.datasets import open_dataset
 from ..data.labels import IGNORE
 from ..features import class_mean_features, iterate_images, target_class_map
-from ..io import atomic_path
+from ..io import atomic_path, read_ids, write_ids
 from ..models import upsample
 from ..select.selection_list import read_selection, selected_ids
 from .common import (BatchStream, Checkpointer, checkpoint_meta, load_model, make_sgd, seg_ce, set_poly,
@@ -103,7 +103,7 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
         anchors = torch.from_numpy(np.load(target_anchors)["anchors"]).to(device)
         state["anchors"] = anchors
         h5 = h5py.File(pseudo_labels, "r")
-        plab_ids = [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
+        plab_ids = read_ids(h5)
         plab_row = {s: r for r, s in enumerate(plab_ids)}
         active_set = set(active)
         unlabeled = [i for i in range(len(tgt)) if i not in active_set]
@@ -166,7 +166,7 @@ def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, thread
     thr = float(cfg["mada"]["pseudo_threshold"])
     h, w = ds.image_size()
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("ids", data=np.array(ds.ids, dtype=object), dtype=h5py.string_dtype())
+        write_ids(h5, ds.ids)
         labels = h5.create_dataset("labels", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
         h5.attrs.update(checkpoint=str(checkpoint), threshold=thr)
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, "pseudo-labels"):
