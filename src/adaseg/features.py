@@ -94,9 +94,9 @@ def gradient_embedding(prob: torch.Tensor, features: torch.Tensor) -> torch.Tens
 @torch.no_grad()
 def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: str, out: str | Path,
                   threads: int | None = None) -> None:
-    """Write, for every image, to HDF5: class-mean features and pixel counts (MADA eqs. 1/4), the
-    mean decoder feature ('pooled'), uncertainty scores (entropy, confidence, margin) and, for the
-    target, the BADGE gradient embedding and the warm-up discriminator's mean P(source)."""
+    """Write, for every image, to HDF5: class-mean features and pixel counts (MADA eqs. 1/4) and the
+    mean decoder feature ('pooled'); for the target also uncertainty scores (entropy, confidence,
+    margin), the BADGE gradient embedding and the warm-up discriminator's mean P(source)."""
     if mode not in ("source", "target"):
         raise ValueError("mode must be 'source' (GT AND prediction) or 'target' (prediction)")
     device = setup_runtime(threads, cfg.get("device", "auto"))
@@ -115,9 +115,9 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
             "counts": h5.create_dataset("counts", (n, ncls), dtype="i4"),
             "pooled": h5.create_dataset("pooled", (n, dim), dtype="f4"),
         }
-        for name in ("entropy", "confidence", "margin"):
-            arrays[name] = h5.create_dataset(name, (n,), dtype="f4")
-        if mode == "target":
+        if mode == "target":  # what the image-level strategies read; the source needs none of it
+            for name in ("entropy", "confidence", "margin"):
+                arrays[name] = h5.create_dataset(name, (n,), dtype="f4")
             arrays["grad_embedding"] = h5.create_dataset("grad_embedding", (n, ncls, dim), dtype="f4",
                                                          chunks=(1, ncls, dim))
         if disc is not None:
@@ -130,10 +130,10 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
             logits, feats = out_["logits"], out_["features"]
             cmap = source_class_map(logits, y.to(device)) if mode == "source" else target_class_map(logits)
             m, c = class_mean_features(feats, cmap, ncls, min_px)
-            prob = F.softmax(upsample(logits, x.shape[-2:]), 1)
-            batch = {"features": m, "counts": c, "pooled": feats.mean((2, 3)), **image_uncertainty(prob)}
+            batch = {"features": m, "counts": c, "pooled": feats.mean((2, 3))}
             if mode == "target":
-                batch["grad_embedding"] = gradient_embedding(F.softmax(logits, 1), feats)
+                prob = F.softmax(upsample(logits, x.shape[-2:]), 1)
+                batch.update(image_uncertainty(prob), grad_embedding=gradient_embedding(F.softmax(logits, 1), feats))
             if disc is not None:
                 # AdaptSeg labels source 0 and target 1, so P(source) = 1 - sigmoid(D)
                 batch["disc_source_prob"] = (1 - torch.sigmoid(disc(prob))).mean((1, 2, 3))
