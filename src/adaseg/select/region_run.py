@@ -51,6 +51,8 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
         if prev_ids != ds.ids:
             raise ValueError(f"'{previous_masks}' does not list the target training images in order")
     fraction = budget_percent / 100.0
+    # per image: PA takes a fixed pixel count, RA and MCU a fraction of the image
+    budget = int(rcfg["pa_pixels_per_image"]) if mode == "PA" else budget_pixels(fraction, h * w)
     entries, total_budget, total_new, total_labelled = [], 0, 0, 0
     with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
         write_ids(h5, ds.ids)
@@ -63,10 +65,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
                 prob_aux = F.softmax(upsample(heads["aux"], (h, w)), 1).cpu().numpy()
             for j, i in enumerate(idx):
                 labelled = prev[i].astype(bool) if prev_h5 is not None else np.zeros((h, w), bool)
-                budget = (int(rcfg["pa_pixels_per_image"]) if mode == "PA"
-                          else budget_pixels(fraction, h * w))
                 if mode == "MCU":
-                    budget = budget_pixels(fraction, h * w)
                     score = mcu_uncertainty(prob[j], prob_aux[j], float(mcfg["gamma"]))
                     rng = np.random.default_rng([int(cfg["seed"]), 13, i])
                     new = adaptive_sampling(score, budget, rng, float(mcfg["low_quantile"]),
@@ -137,8 +136,10 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
     # a region is labelled when all its pixels are (counted per image with bincount)
     labelled = np.zeros(len(tgt["image"]), bool)
     if prev_set is not None:
+        order = np.argsort(tgt["image"], kind="stable")
+        bounds = np.searchsorted(tgt["image"][order], np.arange(n_img + 1))
         for i in range(n_img):
-            rows = np.flatnonzero(tgt["image"] == i)
+            rows = order[bounds[i]:bounds[i + 1]]
             seg = segments[i].astype(np.int64)
             n = int(seg.max()) + 1
             done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
