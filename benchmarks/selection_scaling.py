@@ -8,7 +8,9 @@ proxy feature dump (with a little noise) when one is given (--source-h5/--target
 rows of the same shape. Each image-level strategy is timed on each size, with the peak of the
 memory it allocates (tracemalloc, which numpy reports to); per-pixel RIPU scoring is timed per
 image for k = 1 and k = 32 to show that the window statistics do not grow with k. The last column,
-seconds per target image, stays flat when the cost grows linearly.
+seconds per target image, stays flat when the cost grows linearly. Core-set, BADGE and CLUE run
+twice: exact (their cost is O(pool x picks), quadratic for a budget that is a fraction of the pool)
+and as the blockwise variant (`diversity.block_size`, rows `<strategy>@block<B>`), which is linear.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import h5py
 import numpy as np
 
 from adaseg.select.ripu import greedy_picks, ripu_acquisition
-from adaseg.select.run import strategy_scores
+from adaseg.select.run import ORDER_BASED, strategy_scores
 from adaseg.select.selection_list import images_needed
 
 STRATEGIES = ["entropy", "aada", "mada", "madav2", "prototype", "coreset", "badge", "clue"]
@@ -60,6 +62,8 @@ def main() -> None:
     ap.add_argument("--target-h5")
     ap.add_argument("--budget", type=float, default=5.0)
     ap.add_argument("--strategies", nargs="+", default=STRATEGIES)
+    ap.add_argument("--block-size", type=int, default=512,
+                    help="diversity.block_size of the linear variant of core-set/BADGE/CLUE (0: skip it)")
     ap.add_argument("--work", default="benchmarks/out/scaling")
     ap.add_argument("--out", default="benchmarks/out/selection_scaling.csv")
     a = ap.parse_args()
@@ -73,14 +77,17 @@ def main() -> None:
         write_dump(src, n_s, a.classes, a.dim, a.source_h5, 1, False)
         ids = write_dump(tgt, n_t, a.classes, a.dim, a.target_h5, 2, True)
         need = images_needed(np.ones(n_t, dtype=np.int64), a.budget / 100)
-        for s in a.strategies:
+        runs = [(s, None) for s in a.strategies]
+        if a.block_size:
+            runs += [(s, a.block_size) for s in a.strategies if s in ORDER_BASED]
+        for s, block in runs:
             tracemalloc.start()
             t = time.perf_counter()
-            strategy_scores(s, cfg, ids, need, str(src), str(tgt))
+            strategy_scores(s, {**cfg, "diversity": {"block_size": block}}, ids, need, str(src), str(tgt))
             dt = time.perf_counter() - t
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-            rows.append(dict(strategy=s, target_images=n_t, source_images=n_s, seconds=round(dt, 3),
+            rows.append(dict(strategy=s if block is None else f"{s}@block{block}", target_images=n_t, source_images=n_s, seconds=round(dt, 3),
                              peak_mib=round(peak / 2 ** 20, 1), seconds_per_target_image=dt / n_t))
             print(rows[-1], flush=True)
     rng = np.random.default_rng(0)

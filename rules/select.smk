@@ -16,7 +16,7 @@ rule select_image:
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=sections("seed", "mada", datasets=[TARGET]),
+        cfg=sections("seed", "mada", "diversity", datasets=[TARGET]),
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
     conda:

@@ -9,7 +9,7 @@ import torch
 from adaseg.features import gradient_embedding, image_uncertainty
 from adaseg.select.adversarial import aada_scores, adversarial_scores
 from adaseg.select.anchors import dual_domain_distance, prototype_distance
-from adaseg.select.diversity import badge_kmeanspp, clue, kcenter_greedy
+from adaseg.select.diversity import badge_kmeanspp, blockwise_order, clue, kcenter_greedy, pool_blocks
 from adaseg.select.run import FEATURE_FREE, IMAGE_STRATEGIES
 from adaseg.select.selection_list import images_needed, take_images_in_order
 from adaseg.select.uncertainty import confidence_scores, entropy_scores, margin_scores
@@ -67,6 +67,23 @@ def test_clue_weighted_centres_by_hand():
     # cluster A: weighted centre (0, 1) -> index 1; cluster B: (10, (10 + 11 + 140) / 12 = 13.4) -> index 5
     # B has the larger total uncertainty (12 vs 3), so it comes first
     assert clue(x, w, 2, seed=0) == [5, 1]
+
+
+def test_blockwise_variant_by_hand():
+    # no block size (or one not smaller than the pool): exactly the plain algorithm
+    pool = np.array([[0.0], [1.0], [5.0], [10.0]])
+    exact = kcenter_greedy(pool, 3)
+    assert blockwise_order(4, 3, None, 0, lambda idx, n: idx[kcenter_greedy(pool[idx], n)]) == exact
+    assert blockwise_order(4, 3, 4, 0, lambda idx, n: idx[kcenter_greedy(pool[idx], n)]) == exact
+    # 10 images in blocks of at most 4: ceil(10 / 4) = 3 blocks of 4, 3, 3, a seeded partition
+    blocks = pool_blocks(10, 4, seed=0)
+    assert sorted(len(b) for b in blocks) == [3, 3, 4]
+    assert sorted(np.concatenate(blocks).tolist()) == list(range(10))
+    assert all((a == b).all() for a, b in zip(blocks, pool_blocks(10, 4, seed=0)))
+    # 5 picks: block shares ceil(5 * 4 / 10) = 2, ceil(5 * 3 / 10) = 2, 2; a stand-in picker that takes
+    # each block's indices in order -> keys 1/2 and 2/2 per block: first picks of all blocks, then seconds
+    order = blockwise_order(10, 5, 4, 0, lambda idx, n: idx[:n])
+    assert order == [int(b[0]) for b in blocks] + [int(b[1]) for b in blocks]
 
 
 def test_gradient_embedding_by_hand():

@@ -1,6 +1,12 @@
 """Diversity-based baselines that pick a set rather than score images one by one: core-set
 (k-center greedy, Sener & Savarese), BADGE (k-means++ seeding on gradient embeddings, Ash et al.)
-and CLUE (uncertainty-weighted k-means, Prabhu et al.). Each returns the images in pick order."""
+and CLUE (uncertainty-weighted k-means, Prabhu et al.). Each returns the images in pick order.
+
+As defined, each makes a number of picks that grows with the pool (5% of it) and every pick scans
+the pool, so the cost is O(N * n), quadratic when the budget is a fraction of the pool.
+`blockwise_order` is the documented linear variant (config `diversity.block_size`): the pool is cut
+into seeded random blocks of at most `block_size` images, each block gets its share of the picks,
+and the per-block pick orders are interleaved by relative rank; its cost is O(N * block_size)."""
 from __future__ import annotations
 
 import numpy as np
@@ -49,6 +55,28 @@ def badge_kmeanspp(embeddings: np.ndarray, n: int, seed: int) -> list[int]:
             order.append(int(rng.choice(len(g), p=dist / total)))
         dist = np.minimum(dist, mean_squared_distance(g, g[order[-1]:order[-1] + 1])[:, 0])
     return order
+
+
+def pool_blocks(n: int, block_size: int, seed: int) -> list[np.ndarray]:
+    """A seeded random partition of range(n) into ceil(n / block_size) blocks of nearly equal size."""
+    if block_size < 1:
+        raise ValueError(f"block_size must be at least 1, got {block_size}")
+    perm = np.random.default_rng([seed, 23]).permutation(n)
+    return [np.sort(b) for b in np.array_split(perm, max(1, -(-n // block_size)))]
+
+
+def blockwise_order(n_pool: int, n: int, block_size: int | None, seed: int, pick) -> list[int]:
+    """Run `pick(indices, n_b) -> n_b of those pool indices, in pick order` on each block with n_b = its share
+    of n (rounded up), then merge: a pick's key is (rank in its block / n_b, block number), so the
+    blocks are drawn from evenly whatever prefix the pixel budget keeps. block_size None or not
+    smaller than the pool: one block, i.e. the exact algorithm."""
+    if block_size is None or block_size >= n_pool:
+        return list(pick(np.arange(n_pool), min(n, n_pool)))
+    keyed = []
+    for b, idx in enumerate(pool_blocks(n_pool, block_size, seed)):
+        n_b = min(len(idx), -(-n * len(idx) // n_pool))
+        keyed += [((r + 1) / n_b, b, int(i)) for r, i in enumerate(pick(idx, n_b))]
+    return [i for _, _, i in sorted(keyed)]
 
 
 def clue(embeddings: np.ndarray, uncertainty: np.ndarray, n: int, seed: int) -> list[int]:

@@ -10,7 +10,7 @@ from ..features import read_features
 from ..io import save_npz
 from .adversarial import aada_scores, adversarial_scores
 from .anchors import dual_domain_distance, fit_anchors, prototype_distance
-from .diversity import badge_kmeanspp, clue, kcenter_greedy
+from .diversity import badge_kmeanspp, blockwise_order, clue, kcenter_greedy
 from .mada import mada_scores
 from .random_sampling import random_scores
 from .selection_list import images_needed, make_selection, take_images_by_score, take_images_in_order, write_selection
@@ -84,12 +84,19 @@ def strategy_scores(strategy: str, cfg: dict, ids: list[str], n_needed: int,
             "source_anchors": source_anchors, "target_anchors": target_anchors}
     if strategy == "prototype":
         return prototype_distance(tgt("features"), src("features")), extra
+    block = (cfg.get("diversity") or {}).get("block_size")
     if strategy == "coreset":
-        order = kcenter_greedy(tgt("pooled"), n_needed, labelled=src("pooled"))
+        pool, labelled = tgt("pooled"), src("pooled")
+        if block is not None and len(labelled) > block:  # linear variant: a seeded source subsample
+            labelled = labelled[np.sort(np.random.default_rng([seed, 29]).choice(len(labelled), block, replace=False))]
+        order = blockwise_order(len(ids), n_needed, block, seed,
+                                lambda idx, n: idx[kcenter_greedy(pool[idx], n, labelled=labelled)])
     elif strategy == "badge":
-        order = badge_kmeanspp(tgt("grad_embedding"), n_needed, seed)
+        g = tgt("grad_embedding")
+        order = blockwise_order(len(ids), n_needed, block, seed, lambda idx, n: idx[badge_kmeanspp(g[idx], n, seed)])
     elif strategy == "clue":
-        order = clue(tgt("pooled"), tgt("entropy"), n_needed, seed)
+        x, u = tgt("pooled"), tgt("entropy")
+        order = blockwise_order(len(ids), n_needed, block, seed, lambda idx, n: idx[clue(x[idx], u[idx], n, seed)])
     else:
         raise ValueError(f"unknown strategy '{strategy}' (known: {', '.join(IMAGE_STRATEGIES)})")
     scores = np.zeros(len(ids))
