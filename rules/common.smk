@@ -10,6 +10,7 @@ LOGS = f"{R}/logs"
 # MADA selects with, and fine-tunes from, the AdaptSeg warm-up (MADA Algorithm 1, step 1).
 INIT = "warmup/adaptseg"
 BUDGET = f"{config['mada']['budget']:g}"
+ROUNDS = int(config["multi_round"]["rounds"])
 # image-level strategies that read feature dumps (src/adaseg/select/run.py: IMAGE_STRATEGIES)
 FEATURE_STRATEGIES = ["entropy", "confidence", "margin", "adversarial", "aada", "mada", "madav2",
                       "prototype", "coreset", "badge", "clue"]
@@ -62,7 +63,8 @@ def selection_masks(wildcards):
 def round_model(wildcards):
     """The model that selects in round r: the warm-up, then the fine-tune of round r-1."""
     r = int(wildcards.round)
-    return INIT if r == 1 else f"finetune/{wildcards.strategy}/{wildcards.budget}/round{r - 1}/stage1"
+    w = wildcards
+    return INIT if r == 1 else f"finetune/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}"
 
 
 def round_checkpoint(wildcards):
@@ -73,7 +75,8 @@ def previous_round_masks(wildcards):
     r = int(wildcards.round)
     if r == 1:
         return []
-    return [f"{R}/{wildcards.source}/select/{wildcards.strategy}/{wildcards.budget}/round{r - 1}/masks.h5"]
+    w = wildcards
+    return [f"{R}/{w.source}/select/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}/masks.h5"]
 
 
 def per_round_budget(wildcards):
@@ -93,3 +96,4 @@ wildcard_constraints:
     domain="source|target",
     model="(warmup|finetune)/[A-Za-z0-9_./]+",
     round="[1-9][0-9]*",
+    objective="stage1|ripu|mcu",

@@ -1,5 +1,6 @@
-# MADA fine-tuning: stage 1 (source + active CE), then target anchors and pseudo-labels from the
-# stage-1 model, then stage 2 (+ pseudo-label CE + soft anchor alignment with EMA anchors).
+# Fine-tuning from a selection: stage 1 (source + active CE), then target anchors and pseudo-labels
+# from the stage-1 model, then a semi-supervised stage from stage 1: MADA stage 2 (+ pseudo-label CE
+# + soft anchor alignment with EMA anchors) or MADAv2 (teacher consistency with OHEM/ACM/ACP + anchors).
 FT = f"{R}/{{source}}/finetune/{{strategy}}/{{budget}}"
 
 
@@ -65,7 +66,7 @@ rule pseudo_labels:
         "--target {params.target} --out {output} 2> {log}"
 
 
-rule finetune_stage2:
+rule finetune_semi:
     input:
         init=f"{FT}/stage1.pt",
         selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
@@ -74,19 +75,21 @@ rule finetune_stage2:
         source=lambda wc: dataset_input(wc.source),
         target=dataset_input(TARGET),
     output:
-        f"{FT}/stage2.pt",
+        f"{FT}/{{semi}}.pt",
+    wildcard_constraints:
+        semi="stage2|madav2",
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=lambda wc: sections("seed", "train", "finetune", "mada", "features", datasets=[wc.source, TARGET]),
+        cfg=lambda wc: sections("seed", "train", "finetune", "mada", "madav2", "features", datasets=[wc.source, TARGET]),
     threads: config["threads"]
     log:
-        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_stage2.log",
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{semi}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_stage2.tsv"
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_{{semi}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} --threads {threads} --stage stage2 --init {input.init} "
+        "adaseg finetune --config {params.config} --threads {threads} --stage {wildcards.semi} --init {input.init} "
         "--selection {input.selection} --source {wildcards.source} --target {params.target} "
         "--target-anchors {input.anchors} --pseudo-labels {input.pseudo} --out {output} 2> {log}"

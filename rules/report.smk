@@ -6,6 +6,12 @@ TABLE_ROWS = {
         "random": f"finetune/random/{BUDGET}/stage1",
         "mada_stage1": f"finetune/mada/{BUDGET}/stage1",
         "mada_full": f"finetune/mada/{BUDGET}/stage2",
+        "madav2": f"finetune/madav2/{BUDGET}/madav2",
+        "ripu_ra_2p2": f"finetune/ripu_ra/2.2/ripu/round{ROUNDS}",
+        "ripu_ra": f"finetune/ripu_ra/{BUDGET}/ripu/round{ROUNDS}",
+        "ripu_pa": f"finetune/ripu_pa/{BUDGET}/ripu/round{ROUNDS}",
+        "d2ada": f"finetune/d2ada/{BUDGET}/stage1/round{ROUNDS}",
+        "mcu": f"finetune/mcu/{BUDGET}/mcu/round{ROUNDS}",
         "fully_supervised": "finetune/full/100/stage1",
     },
     # MADAv2 Table 3 / MADA Table 4: every image-level strategy, fine-tuned the same way (stage 1)

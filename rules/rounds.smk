@@ -1,9 +1,10 @@
-# Multi-round selection (RIPU, D2ADA, 5 rounds in the papers): round r selects with the model
-# fine-tuned in round r-1 (round 1: the warm-up), never re-selects the pixels of earlier rounds
-# (cumulative masks), and fine-tuning continues from round r-1 on everything labelled so far.
-# The budget wildcard is the total over all rounds; each round takes budget / multi_round.rounds.
-RD = f"{R}/{{source}}/select/{{strategy}}/{{budget}}/round{{round}}"
-FTR = f"{R}/{{source}}/finetune/{{strategy}}/{{budget}}/round{{round}}"
+# Multi-round selection (RIPU, D2ADA, ADA-MCU; 5 rounds in the papers): round r selects with the
+# model fine-tuned in round r-1 (round 1: the warm-up), never re-selects the pixels of earlier
+# rounds (cumulative masks), and fine-tuning continues from round r-1 on everything labelled so far
+# with the chain's objective (stage1 = CE only, ripu, mcu), training round r's share of one poly
+# schedule. The budget wildcard is the total over all rounds; each round takes budget / rounds.
+RD = f"{R}/{{source}}/select/{{strategy}}/{{budget}}/{{objective}}/round{{round}}"
+FTR = f"{R}/{{source}}/finetune/{{strategy}}/{{budget}}/{{objective}}/round{{round}}"
 
 
 rule select_round:
@@ -20,19 +21,20 @@ rule select_round:
         config=CONFIG_JSON,
         target=TARGET,
         per_round=per_round_budget,
+        rounds=config["multi_round"]["rounds"],
         previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
         cfg=sections("seed", "ripu", "mcu", "features", "multi_round", datasets=[TARGET]),
     threads: config["threads"]
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.log",
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
         "adaseg select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
         "--checkpoint {input.checkpoint} --target {params.target} --budget {params.per_round} "
-        "{params.previous} --masks-out {output.masks} --out {output.selection} 2> {log}"
+        "--round {wildcards.round} --rounds {params.rounds} {params.previous} --masks-out {output.masks} --out {output.selection} 2> {log}"
 
 
 rule select_d2ada_round:
@@ -54,9 +56,9 @@ rule select_d2ada_round:
         previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
         cfg=sections("seed", "d2ada", "multi_round"),
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.log",
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_round{{round}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
@@ -74,19 +76,20 @@ rule finetune_round:
         source=lambda wc: dataset_input(wc.source),
         target=dataset_input(TARGET),
     output:
-        f"{FTR}/stage1.pt",
+        f"{FTR}.pt",
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=lambda wc: sections("seed", "train", "finetune", datasets=[wc.source, TARGET]),
+        rounds=config["multi_round"]["rounds"],
+        cfg=lambda wc: sections("seed", "train", "finetune", "multi_round", wc.objective, datasets=[wc.source, TARGET]),
     threads: config["threads"]
     log:
-        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_round{{round}}_stage1.log",
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_round{{round}}_stage1.tsv"
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} --threads {threads} --stage stage1 --init {input.init} "
-        "--selection {input.selection} --source {wildcards.source} --target {params.target} "
-        "--out {output} 2> {log}"
+        "adaseg finetune --config {params.config} --threads {threads} --stage {wildcards.objective} "
+        "--init {input.init} --selection {input.selection} --source {wildcards.source} --target {params.target} "
+        "--round {wildcards.round} --rounds {params.rounds} --out {output} 2> {log}"

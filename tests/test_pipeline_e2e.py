@@ -9,7 +9,8 @@ import pytest
 from adaseg.select.run import IMAGE_STRATEGIES
 from conftest import ROOT, cli_env, write_config
 
-ROWS = ["source_only", "adaptseg", "random", "mada_stage1", "mada_full", "fully_supervised"]
+ROWS = ["source_only", "adaptseg", "random", "mada_stage1", "mada_full", "madav2", "ripu_ra_2p2", "ripu_ra", "ripu_pa",
+        "d2ada", "mcu", "fully_supervised"]
 
 
 def _snakemake(workdir, cfg_path, *args):
@@ -183,22 +184,22 @@ def test_multi_round_wildcards(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    targets = [f"{res}/eval/finetune/{s}/10/round2/stage1.json" for s in ("ripu_ra", "d2ada")]
+    targets = [f"{res}/eval/finetune/{s}/10/stage1/round2.json" for s in ("ripu_ra", "d2ada")]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]
     for s in ("ripu_ra", "d2ada"):
-        sel = [pd.read_json(res / "select" / s / "10" / f"round{r}" / "selection.json", typ="series") for r in (1, 2)]
+        sel = [pd.read_json(res / "select" / s / "10" / "stage1" / f"round{r}" / "selection.json", typ="series") for r in (1, 2)]
         masks = []
         for r in (1, 2):
-            with h5py.File(res / "select" / s / "10" / f"round{r}" / "masks.h5") as h5:
+            with h5py.File(res / "select" / s / "10" / "stage1" / f"round{r}" / "masks.h5") as h5:
                 masks.append(h5["masks"][:].astype(bool))
         assert (masks[0] & masks[1]).sum() == masks[0].sum()           # cumulative
         assert (masks[1] & ~masks[0]).sum() == sel[1]["pixels_labelled"]
         for r in (0, 1):                                                # 10% over 2 rounds: 5% each
             assert abs(sel[r]["budget_pixels"] - round(0.05 * 20 * 32 * 64)) <= 20
             assert sel[r]["pixels_labelled"] <= sel[r]["budget_pixels"]
-    with h5py.File(res / "select" / "ripu_ra" / "10" / "round2" / "masks.h5") as h5:
-        assert h5.attrs["checkpoint"].endswith("finetune/ripu_ra/10/round1/stage1.pt")
-    with h5py.File(res / "regions" / "finetune" / "d2ada" / "10" / "round1" / "stage1" / "target.h5") as h5:
-        assert h5.attrs["checkpoint"].endswith("finetune/d2ada/10/round1/stage1.pt")
-    assert (res / "finetune" / "d2ada" / "10" / "round2" / "stage1.pt").exists()
+    with h5py.File(res / "select" / "ripu_ra" / "10" / "stage1" / "round2" / "masks.h5") as h5:
+        assert h5.attrs["checkpoint"].endswith("finetune/ripu_ra/10/stage1/round1.pt")
+    with h5py.File(res / "regions" / "finetune" / "d2ada" / "10" / "stage1" / "round1" / "target.h5") as h5:
+        assert h5.attrs["checkpoint"].endswith("finetune/d2ada/10/stage1/round1.pt")
+    assert (res / "finetune" / "d2ada" / "10" / "stage1" / "round2.pt").exists()

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True)
     p.add_argument("--budget", type=float, required=True, help="percent of each image's pixels per round (RA)")
     p.add_argument("--previous-masks", help="masks of the previous round: never selected again")
+    p.add_argument("--round", type=int, default=1, help="with --rounds: RIPU PA takes this round's share of its pixels")
+    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--masks-out", required=True)
     p.add_argument("--out", required=True)
 
@@ -95,9 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("finetune", help="MADA stage 1 or stage 2 fine-tuning")
+    p = sub.add_parser("finetune", help="fine-tuning with one objective (MADA stage 1/2, MADAv2, RIPU, ADA-MCU)")
     _common(p)
-    p.add_argument("--stage", required=True, choices=["stage1", "stage2"])
+    p.add_argument("--stage", required=True, choices=["stage1", "stage2", "madav2", "ripu", "mcu"],
+                   help="the objective (src/adaseg/train/finetune.py OBJECTIVES)")
+    p.add_argument("--round", type=int, help="with --rounds: train round ROUND's share of one split schedule")
+    p.add_argument("--rounds", type=int)
     p.add_argument("--init", required=True)
     p.add_argument("--selection", required=True)
     p.add_argument("--source", required=True)
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "select-regions":
         from .select.region_run import run_region_selection
         sel = run_region_selection(cfg, args.strategy, args.checkpoint, args.target, args.budget, args.out,
-                                   args.masks_out, args.previous_masks, threads)
+                                   args.masks_out, args.previous_masks, threads, (args.round, args.rounds))
         logging.info("%s: %d new pixels of a %d pixel budget in %d images", args.strategy,
                      sel["pixels_labelled"], sel["budget_pixels"], len(sel["selected"]))
     elif args.cmd == "superpixels":
@@ -173,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "finetune":
         from .train.finetune import finetune
         finetune(cfg, args.stage, args.init, args.selection, args.source, args.target, args.out, threads,
-                 args.target_anchors, args.pseudo_labels)
+                 args.target_anchors, args.pseudo_labels,
+                 (args.round, args.rounds) if args.rounds else None)
     elif args.cmd == "evaluate":
         from .evaluate import evaluate
         res = evaluate(cfg, args.checkpoint, args.target, args.out, threads)

@@ -19,9 +19,18 @@ TABLES = {
             "random": ("Random 5% (stage 1)", "random"),
             "mada_stage1": ("MADA 5% stage 1", "mada_stage1"),
             "mada_full": ("MADA 5% (stage 1 + 2)", "mada_full"),
+            "madav2": ("MADAv2 5% (stage 1 + semi-supervised step 3)", "madav2"),
+            "ripu_ra_2p2": ("RIPU RA 2.2% (5 rounds)", "ripu_ra_2.2"),
+            "ripu_ra": ("RIPU RA 5% (5 rounds)", "ripu_ra_5"),
+            "ripu_pa": ("RIPU PA (pixels per image, 5 rounds)", "ripu_pa"),
+            "d2ada": ("D2ADA 5% (5 rounds of 1%)", "d2ada"),
+            "mcu": ("ADA-MCU 5% (pixels, multi-level contrastive units)", "mcu"),
             "fully_supervised": ("Fully supervised (source + all target labels)", "fully_supervised"),
         },
-        "Budget: whole target images, counted in labelled pixels (5% of the target training pixels). "
+        "Budget: counted in labelled target pixels (5% of the target training pixels): whole images for "
+        "random/MADA/MADAv2, squares for RIPU RA, superpixels for D2ADA, pixels for ADA-MCU; RIPU PA takes "
+        "ripu.pa_pixels_per_image pixels per image. Multi-round methods split the budget and one training "
+        "schedule into multi_round.rounds rounds. "
         "Evaluation: target val split at the configured dataset resolution, confusion-matrix mIoU over the "
         "classes of the label space. Model selection: none; the final checkpoint of every run is evaluated "
         "(the official MADA code picks its best checkpoint on Cityscapes val). Published values are from the "

@@ -30,11 +30,11 @@ def read_masks(path: str | Path) -> tuple[list[str], h5py.Dataset, h5py.File]:
 @torch.no_grad()
 def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str, budget_percent: float,
                          out: str | Path, masks_out: str | Path, previous_masks: str | None = None,
-                         threads: int | None = None) -> dict:
+                         threads: int | None = None, schedule_round: tuple[int, int] = (1, 1)) -> dict:
     """One round of selection in every target image. RIPU RA labels (2k+1)^2 squares until
     `budget_percent` of each image's pixels; RIPU PA labels `ripu.pa_pixels_per_image` pixels per
-    image (the budget is then that count); ADA-MCU labels `budget_percent` of each image's pixels
-    by adaptive sampling."""
+    image in all (round r of R, schedule_round, takes its share of that count); ADA-MCU labels
+    `budget_percent` of each image's pixels by adaptive sampling."""
     if strategy not in REGION_STRATEGIES:
         raise ValueError(f"unknown region strategy '{strategy}' (known: {', '.join(REGION_STRATEGIES)})")
     mode, unit = REGION_STRATEGIES[strategy]
@@ -52,7 +52,9 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
             raise ValueError(f"'{previous_masks}' does not list the target training images in order")
     fraction = budget_percent / 100.0
     # per image: PA takes a fixed pixel count, RA and MCU a fraction of the image
-    budget = int(rcfg["pa_pixels_per_image"]) if mode == "PA" else budget_pixels(fraction, h * w)
+    r, rounds = schedule_round
+    pa = int(rcfg["pa_pixels_per_image"])
+    budget = pa * r // rounds - pa * (r - 1) // rounds if mode == "PA" else budget_pixels(fraction, h * w)
     entries, total_budget, total_new, total_labelled = [], 0, 0, 0
     with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
         write_ids(h5, ds.ids)

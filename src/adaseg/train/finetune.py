@@ -1,11 +1,15 @@
-"""MADA fine-tuning (Ning et al., ICCV'21, Sec. 3.3).
+"""Fine-tuning from a selection list, and MADA's objectives (Ning et al., ICCV'21, Sec. 3.3).
 
+`finetune` sets up what every objective shares (FinetuneContext) and runs one of OBJECTIVES; the
+objectives of MADAv2, RIPU and ADA-MCU are in train/objectives.py.
 Stage 1: CE on source + CE on the actively labelled target images (eq. 6).
 Stage 2: stage 1 + CE on pseudo-labels of the unlabelled target images (eq. 10) + the multi-anchor
 soft-alignment loss (eq. 9) against target anchors that follow an EMA (eq. 8).
 Both start from a given checkpoint and use its final weights: nothing looks at the evaluation split.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
@@ -44,11 +48,60 @@ def _indices(ds, ids: list[str]) -> list[int]:
     return [pos[s] for s in ids]
 
 
+@dataclass
+class FinetuneContext:
+    """What every fine-tuning objective starts from: the model and its optimizer, the source
+    stream, the stream of actively labelled target images (labels under the selection's masks),
+    the target training set and the selection."""
+    cfg: dict
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    ncls: int
+    label_space: str
+    source: object
+    target: object
+    active: list[int]
+    selection: dict
+    src_stream: BatchStream
+    act_stream: BatchStream
+    aug: dict
+    bs: int
+    iters: int
+    seed: int
+    state: dict = field(default_factory=dict)
+    schedule_offset: int = 0          # multi-round runs: this round's place in the whole poly schedule
+    schedule_total: int | None = None
+
+    @property
+    def aux_w(self) -> float:
+        return float(self.cfg["train"]["aux_weight"])
+
+    def poly(self, it: int) -> None:
+        set_poly(self.optimizer, self.schedule_offset + it, self.schedule_total or self.iters,
+                 self.cfg["train"]["poly_power"])
+
+
+# objective -> (the learning-rate / iteration section of `finetune`, what it is)
+OBJECTIVES = {
+    "stage1": ("stage1", "MADA stage 1: CE(source) + CE(active) (eq. 6)"),
+    "stage2": ("stage2", "MADA stage 2: + CE(pseudo-labels) + soft anchor alignment with EMA anchors"),
+    "madav2": ("stage2", "MADAv2 step 3: teacher consistency (OHEM, ACM, ACP) + soft anchor alignment (eq. 15)"),
+    "ripu": ("stage1", "RIPU: CE(source) + CE(active) + local consistency (eq. 9) + negative learning (eq. 11)"),
+    "mcu": ("stage1", "ADA-MCU: CE + CE(low-uncertainty pseudo-labels) + multi-level contrastive units"),
+}
+
+
 def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, target: str, out: str,
-             threads: int | None = None, target_anchors: str | None = None, pseudo_labels: str | None = None) -> None:
-    """stage: 'stage1' (eq. 6) or 'stage2' (eq. 11); stage 2 needs target_anchors and pseudo_labels."""
+             threads: int | None = None, target_anchors: str | None = None, pseudo_labels: str | None = None,
+             schedule_round: tuple[int, int] | None = None) -> None:
+    """stage: an objective of OBJECTIVES. 'stage2' and 'madav2' need target_anchors and pseudo_labels.
+    schedule_round (r, R): round r of R splits the section's iterations and its poly schedule into
+    R equal parts and trains part r (RIPU: selection at fixed iterations of one training run)."""
+    if stage not in OBJECTIVES:
+        raise ValueError(f"unknown fine-tuning objective '{stage}' (known: {', '.join(OBJECTIVES)})")
     device = setup_runtime(threads, cfg.get("device", "auto"))
-    fcfg, tcfg, mcfg = cfg["finetune"], cfg["train"], cfg["mada"]
+    fcfg, tcfg = cfg["finetune"], cfg["train"]
     seed = int(cfg["seed"])
     model, meta = load_model(init, device)
     model.train()
@@ -71,106 +124,158 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
             lab[masks[0][masks[1][tgt.ids[i]]] == 0] = IGNORE
         return lab
 
-    scfg = fcfg[stage]
-    iters = int(scfg["iterations"])
+    scfg = fcfg[OBJECTIVES[stage][0]]
+    iters, offset, total = int(scfg["iterations"]), 0, None
+    if schedule_round is not None:
+        r, rounds = schedule_round
+        if not 1 <= r <= rounds:
+            raise ValueError(f"round {r} is outside 1..{rounds}")
+        iters = max(1, iters // rounds)
+        offset, total = (r - 1) * iters, rounds * iters
     opt = make_sgd(model, scfg["lr"], tcfg["head_lr_mult"], tcfg["momentum"], tcfg["weight_decay"])
     aug = dict(crop=tcfg.get("crop"), scale_range=tcfg["scale_range"], flip=True)
     bs = int(fcfg["batch_size"])
-    src_stream = BatchStream(src, range(len(src)), bs, seed, 10, **aug)
-    act_stream = BatchStream(tgt, active, bs, seed, 11, label_fn=active_label, **aug)
-    state: dict = {"model": model, "optimizer": opt}
-    power = tcfg["poly_power"]
-    aux_w = float(tcfg["aux_weight"])
+    ctx = FinetuneContext(
+        cfg=cfg, device=device, model=model, optimizer=opt, ncls=ncls, label_space=space, source=src, target=tgt,
+        active=active, selection=sel, aug=aug, bs=bs, iters=iters, seed=seed,
+        src_stream=BatchStream(src, range(len(src)), bs, seed, 10, **aug),
+        act_stream=BatchStream(tgt, active, bs, seed, 11, label_fn=active_label, **aug),
+        state={"model": model, "optimizer": opt}, schedule_offset=offset, schedule_total=total)
 
     if stage == "stage1":
-        def step(it: int) -> dict:
-            set_poly(opt, it, iters, power)
-            xs, ys = src_stream.batch(it)
-            xa, ya = act_stream.batch(it)
-            x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
-            o = model(x, with_aux=aux_w > 0)
-            ce_s = seg_ce(o, y, aux_w, slice(0, bs))
-            ce_a = seg_ce(o, y, aux_w, slice(bs, None))
-            opt.zero_grad(set_to_none=True)
-            (ce_s + ce_a).backward()
-            opt.step()
-            return {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+        step = _stage1_step(ctx)
     elif stage == "stage2":
-        if sel.get("mask_file"):
-            raise ValueError("MADA stage 2 takes image-level selections; this one labels regions/pixels")
-        if not (target_anchors and pseudo_labels):
-            raise ValueError("stage2 needs --target-anchors and --pseudo-labels")
-        anchors = torch.from_numpy(np.load(target_anchors)["anchors"]).to(device)
-        state["anchors"] = anchors
-        h5 = h5py.File(pseudo_labels, "r")
-        plab_ids = read_ids(h5)
-        plab_row = {s: r for r, s in enumerate(plab_ids)}
-        active_set = set(active)
-        unlabeled = [i for i in range(len(tgt)) if i not in active_set]
-        if not unlabeled:
-            raise ValueError("stage 2 needs unlabelled target images, but the selection labels all of them")
-        pseudo = lambda i: h5["labels"][plab_row[tgt.ids[i]]]  # noqa: E731
-        unl_stream = BatchStream(tgt, unlabeled, bs, seed, 12, label_fn=pseudo, **aug)
-        w_anchor, w_pseudo = float(mcfg["anchor_weight"]), float(mcfg["pseudo_weight"])
-        alpha, use_ema = float(mcfg["ema_alpha"]), bool(mcfg["ema"])
-        min_px = int(cfg["features"]["min_pixels"])
-
-        def step(it: int) -> dict:
-            set_poly(opt, it, iters, power)
-            xs, ys = src_stream.batch(it)
-            xa, ya = act_stream.batch(it)
-            xu, yu = unl_stream.batch(it)
-            x, y = torch.cat([xs, xa, xu]).to(device), torch.cat([ys, ya, yu]).to(device)
-            o = model(x, with_aux=aux_w > 0)
-            p = upsample(o["logits"], y.shape[-2:])
-            ce_s = seg_ce(o, y, aux_w, slice(0, bs))
-            ce_a = seg_ce(o, y, aux_w, slice(bs, 2 * bs))
-            loss = ce_s + ce_a
-            logs = {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
-            if w_pseudo > 0:
-                ce_p = F.cross_entropy(p[2 * bs:], y[2 * bs:], ignore_index=IGNORE)
-                loss = loss + w_pseudo * ce_p
-                logs["ce_pseudo"] = ce_p.item()
-            vec = None
-            if w_anchor > 0 or use_ema:
-                cmap = target_class_map(o["logits"][2 * bs:].detach())
-                m, _ = class_mean_features(o["features"][2 * bs:], cmap, ncls, min_px)
-                vec = m.flatten(1)
-            if w_anchor > 0:
-                l_dis = soft_alignment_loss(vec, anchors).mean()
-                loss = loss + w_anchor * l_dis
-                logs["anchor"] = l_dis.item()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if use_ema:
-                ema_update_anchors(anchors, vec.detach(), alpha)
-            return logs
+        step = _mada_stage2_step(ctx, target_anchors, pseudo_labels)
     else:
-        raise ValueError(f"unknown fine-tuning stage '{stage}'")
+        from . import objectives
+
+        step = getattr(objectives, f"{stage}_step")(ctx, target_anchors=target_anchors, pseudo_labels=pseudo_labels)
 
     ckpt = Checkpointer(out, tcfg["checkpoint_every"])
-    train_loop(step, iters, ckpt, state, desc=f"fine-tune {sel['strategy']} {stage}")
-    ckpt.finish(state, iters, checkpoint_meta(cfg, ncls, space, stage=f"finetune_{stage}", source=source,
-                                              strategy=sel["strategy"], init=str(init)))
+    train_loop(step, iters, ckpt, ctx.state, desc=f"fine-tune {sel['strategy']} {stage}")
+    ckpt.finish(ctx.state, iters, checkpoint_meta(cfg, ncls, space, stage=f"finetune_{stage}", source=source,
+                                                  strategy=sel["strategy"], init=str(init)))
+
+
+def _stage1_step(ctx: FinetuneContext):
+    model, opt, bs, aux_w, device = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device
+
+    def step(it: int) -> dict:
+        ctx.poly(it)
+        xs, ys = ctx.src_stream.batch(it)
+        xa, ya = ctx.act_stream.batch(it)
+        x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
+        o = model(x, with_aux=aux_w > 0)
+        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
+        ce_a = seg_ce(o, y, aux_w, slice(bs, None))
+        opt.zero_grad(set_to_none=True)
+        (ce_s + ce_a).backward()
+        opt.step()
+        return {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+    return step
+
+
+def unlabelled_target(ctx: FinetuneContext) -> list[int]:
+    active = set(ctx.active)
+    unlabelled = [i for i in range(len(ctx.target)) if i not in active]
+    if not unlabelled:
+        raise ValueError("this objective needs unlabelled target images, but the selection labels all of them")
+    return unlabelled
+
+
+def load_anchors(ctx: FinetuneContext, target_anchors: str | None) -> torch.Tensor:
+    if not target_anchors:
+        raise ValueError("this objective needs --target-anchors (k-means target anchors of the stage-1 model)")
+    anchors = torch.from_numpy(np.load(target_anchors)["anchors"]).to(ctx.device)
+    ctx.state["anchors"] = anchors
+    return anchors
+
+
+def image_level_only(ctx: FinetuneContext, name: str) -> None:
+    if ctx.selection.get("mask_file"):
+        raise ValueError(f"{name} takes image-level selections; this one labels regions/pixels")
+
+
+def _mada_stage2_step(ctx: FinetuneContext, target_anchors: str | None, pseudo_labels: str | None):
+    image_level_only(ctx, "MADA stage 2")
+    if not pseudo_labels:
+        raise ValueError("stage2 needs --target-anchors and --pseudo-labels")
+    model, opt, bs, aux_w, device, tgt = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device, ctx.target
+    mcfg = ctx.cfg["mada"]
+    anchors = load_anchors(ctx, target_anchors)
+    h5 = h5py.File(pseudo_labels, "r")
+    plab_row = {s: r for r, s in enumerate(read_ids(h5))}
+    pseudo = lambda i: h5["labels"][plab_row[tgt.ids[i]]]  # noqa: E731
+    unl_stream = BatchStream(tgt, unlabelled_target(ctx), bs, ctx.seed, 12, label_fn=pseudo, **ctx.aug)
+    w_anchor, w_pseudo = float(mcfg["anchor_weight"]), float(mcfg["pseudo_weight"])
+    alpha, use_ema = float(mcfg["ema_alpha"]), bool(mcfg["ema"])
+    min_px = int(ctx.cfg["features"]["min_pixels"])
+
+    def step(it: int) -> dict:
+        ctx.poly(it)
+        xs, ys = ctx.src_stream.batch(it)
+        xa, ya = ctx.act_stream.batch(it)
+        xu, yu = unl_stream.batch(it)
+        x, y = torch.cat([xs, xa, xu]).to(device), torch.cat([ys, ya, yu]).to(device)
+        o = model(x, with_aux=aux_w > 0)
+        p = upsample(o["logits"], y.shape[-2:])
+        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
+        ce_a = seg_ce(o, y, aux_w, slice(bs, 2 * bs))
+        loss = ce_s + ce_a
+        logs = {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+        if w_pseudo > 0:
+            ce_p = F.cross_entropy(p[2 * bs:], y[2 * bs:], ignore_index=IGNORE)
+            loss = loss + w_pseudo * ce_p
+            logs["ce_pseudo"] = ce_p.item()
+        vec = None
+        if w_anchor > 0 or use_ema:
+            cmap = target_class_map(o["logits"][2 * bs:].detach())
+            m, _ = class_mean_features(o["features"][2 * bs:], cmap, ctx.ncls, min_px)
+            vec = m.flatten(1)
+        if w_anchor > 0:
+            l_dis = soft_alignment_loss(vec, anchors).mean()
+            loss = loss + w_anchor * l_dis
+            logs["anchor"] = l_dis.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if use_ema:
+            ema_update_anchors(anchors, vec.detach(), alpha)
+        return logs
+    return step
 
 
 @torch.no_grad()
 def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, threads: int | None = None) -> None:
     """Argmax pseudo-labels (MADA eq. 10) of every target training image at label resolution, to
-    HDF5; pixels below the configured confidence threshold are ignored (0 = plain argmax)."""
+    HDF5; pixels below the configured confidence threshold are ignored (0 = plain argmax).
+    Also the statistics MADAv2's adaptive cutmix reads: per image, the classes in its pseudo-label
+    (`classes`, N x C) and, over the whole set, sum and count of log p_c over the pixels
+    pseudo-labelled c (`log_conf_sum`, `log_conf_count`: eq. 10)."""
+    from .losses import class_log_confidence
+
     device = setup_runtime(threads, cfg.get("device", "auto"))
     model, meta = load_model(checkpoint, device)
     model.eval()
     ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=False)
     thr = float(cfg["mada"]["pseudo_threshold"])
     h, w = ds.image_size()
+    ncls = meta["num_classes"]
+    sums, counts = torch.zeros(ncls, dtype=torch.float64), torch.zeros(ncls, dtype=torch.float64)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         write_ids(h5, ds.ids)
         labels = h5.create_dataset("labels", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
+        classes = h5.create_dataset("classes", (len(ds), ncls), dtype=bool)
         h5.attrs.update(checkpoint=str(checkpoint), threshold=thr)
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, "pseudo-labels"):
-            prob = F.softmax(upsample(model(x.to(device))["logits"], (h, w)), 1)
-            conf, lab = prob.max(1)
+            logp = F.log_softmax(upsample(model(x.to(device))["logits"], (h, w)), 1)
+            conf, lab = logp.exp().max(1)
             lab[conf < thr] = IGNORE
+            s, c = class_log_confidence(logp.double().cpu(), lab.cpu(), ncls)
+            sums += s
+            counts += c
             labels[idx[0]:idx[-1] + 1] = lab.cpu().numpy().astype(np.uint8)
+            classes[idx[0]:idx[-1] + 1] = (F.one_hot(lab.clamp_max(ncls), ncls + 1)[..., :ncls]
+                                           .flatten(1, 2).amax(1).cpu().numpy().astype(bool))
+        h5.create_dataset("log_conf_sum", data=sums.numpy())
+        h5.create_dataset("log_conf_count", data=counts.numpy())

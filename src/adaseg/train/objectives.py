@@ -1,0 +1,173 @@
+"""The second-stage objectives of MADAv2, RIPU and ADA-MCU: each `<name>_step(ctx, ...)` returns the
+training step that train/finetune.py runs (one SGD step per call, batches a pure function of the
+iteration, state in ctx.state so a killed run resumes). Every loss term has a weight or switch in
+its config section, so each paper's ablation is a config variant.
+"""
+from __future__ import annotations
+
+import copy
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.labels import IGNORE
+from ..features import class_mean_features, target_class_map
+from ..io import read_ids
+from ..models import upsample
+from .common import BatchStream, seg_ce
+from .finetune import (FinetuneContext, ema_update_anchors, image_level_only, load_anchors, soft_alignment_loss,
+                       unlabelled_target)
+from .losses import (class_sampling_weights, copy_paste, cutmix, cutmix_donor_probability, local_consistency_loss,
+                     negative_learning_loss, ohem_cross_entropy, pick_paste_classes, random_box)
+
+
+def _batch_rng(seed: int, stream: int, it: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, it])
+
+
+def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_labels: str | None = None, **_):
+    """MADAv2 eq. 15: L_seg (eq. 6) + w_cons * L_cons (eq. 13) + w_dis * L_dis (eq. 14).
+
+    The teacher is the stage-1 model (frozen; `teacher_ema` > 0 makes it an EMA of the student). Its
+    argmax labels the unlabelled batch, which ACM (eq. 9) mixes with a box of a donor image drawn
+    by eq. 11 from the class confidences (eq. 10) of the stage-1 pseudo-labels; ACP (eq. 12)
+    pastes the pixels of drawn (tail) classes of one active image onto the next. L_cons is OHEM
+    (or plain CE with ohem off) on both. Ablation switches: consistency_weight, ohem, acm, acp,
+    anchor_weight (MADAv2 Table 2, B..E)."""
+    image_level_only(ctx, "MADAv2")
+    m2, mada = ctx.cfg["madav2"], ctx.cfg["mada"]
+    model, opt, bs, aux_w, device, tgt = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device, ctx.target
+    w_cons, w_dis = float(m2["consistency_weight"]), float(m2["anchor_weight"])
+    use_ohem, use_acm, use_acp = bool(m2["ohem"]), bool(m2["acm"]), bool(m2["acp"])
+    teacher_ema, area = float(m2["teacher_ema"]), float(m2["cutmix_area"])
+    anchors = load_anchors(ctx, target_anchors) if w_dis > 0 else None
+    min_px = int(ctx.cfg["features"]["min_pixels"])
+    unlabelled = unlabelled_target(ctx)
+    class_w = np.zeros(ctx.ncls)
+    donor_stream = None
+    if w_cons > 0 and (use_acm or use_acp):
+        if not pseudo_labels:
+            raise ValueError("MADAv2 ACM/ACP need --pseudo-labels (class confidences of the stage-1 model, eq. 10)")
+        with h5py.File(pseudo_labels, "r") as h5:
+            row = {s: r for r, s in enumerate(read_ids(h5))}
+            count = h5["log_conf_count"][:]
+            conf = h5["log_conf_sum"][:] / np.maximum(count, 1)
+            classes = h5["classes"][:]
+        class_w = class_sampling_weights(conf, count > 0)                                   # eq. 11
+        r = cutmix_donor_probability(classes[[row[tgt.ids[i]] for i in unlabelled]], class_w)  # eq. 11
+        donors = np.random.default_rng([ctx.seed, 13]).choice(unlabelled, size=len(unlabelled), p=r)
+        donor_stream = BatchStream(tgt, donors, bs, ctx.seed, 13, **ctx.aug)
+    use_unl = w_cons > 0 or w_dis > 0
+    unl_stream = BatchStream(tgt, unlabelled, bs, ctx.seed, 12, **ctx.aug) if use_unl else None
+    teacher = None
+    if w_cons > 0:
+        teacher = copy.deepcopy(model).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        ctx.state["teacher"] = teacher
+
+    def cons_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = upsample(logits, y.shape[-2:])
+        if use_ohem:  # min_kept scaled from the paper's 100,000 pixels of an 896x512 crop
+            keep = round(float(m2["ohem_keep_fraction"]) * y.numel())
+            return ohem_cross_entropy(logits, y, float(m2["ohem_thresh"]), keep)
+        return F.cross_entropy(logits, y, ignore_index=IGNORE)
+
+    def step(it: int) -> dict:
+        ctx.poly(it)
+        xs, ys = ctx.src_stream.batch(it)
+        xa, ya = ctx.act_stream.batch(it)
+        parts, labels = [xs, xa], [ys, ya]
+        logs: dict = {}
+        if w_cons > 0:
+            rng = _batch_rng(ctx.seed, 14, it)
+            xu, _ = unl_stream.batch(it)
+            with torch.no_grad():
+                yu = teacher(xu.to(device))["logits"]
+                yu = upsample(yu, xu.shape[-2:]).argmax(1).cpu()
+                if use_acm:
+                    xd, _ = donor_stream.batch(it)
+                    yd = upsample(teacher(xd.to(device))["logits"], xd.shape[-2:]).argmax(1).cpu()
+                    mixed = [cutmix(xu[j], yu[j], xd[j], yd[j], random_box(*xu.shape[-2:], area, rng))
+                             for j in range(len(xu))]                                    # eq. 9
+                    xu, yu = torch.stack([m[0] for m in mixed]), torch.stack([m[1] for m in mixed])
+            if use_acp:
+                pasted = [copy_paste(xa[j], ya[j], xa[(j + 1) % len(xa)], ya[(j + 1) % len(xa)],
+                                     pick_paste_classes(ya[(j + 1) % len(xa)], class_w, int(m2["acp_classes"]), rng))
+                          for j in range(len(xa))]                                           # eq. 12
+                parts.append(torch.stack([p[0] for p in pasted]))
+                labels.append(torch.stack([p[1] for p in pasted]))
+            parts.append(xu)
+            labels.append(yu)
+        elif use_unl:  # the anchor loss alone: unlabelled images without labels
+            xu, yu = unl_stream.batch(it)
+            parts.append(xu)
+            labels.append(torch.full_like(yu, IGNORE))
+        x, y = torch.cat(parts).to(device), torch.cat(labels).to(device)
+        o = model(x, with_aux=aux_w > 0)
+        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
+        ce_a = seg_ce(o, y, aux_w, slice(bs, 2 * bs))
+        loss = ce_s + ce_a                                                                    # eq. 6
+        logs.update(ce_src=ce_s.item(), ce_active=ce_a.item())
+        vec = None
+        unl_part = slice(len(x) - bs, len(x))
+        if w_cons > 0:
+            lab_part = slice(2 * bs, 3 * bs) if use_acp else slice(bs, 2 * bs)
+            l_cons = cons_loss(o["logits"][lab_part], y[lab_part]) + cons_loss(o["logits"][unl_part], y[unl_part])
+            loss = loss + w_cons * l_cons                                                     # eq. 13
+            logs["cons"] = l_cons.item()
+        if anchors is not None:
+            cmap = target_class_map(o["logits"][unl_part].detach())
+            m, _ = class_mean_features(o["features"][unl_part], cmap, ctx.ncls, min_px)
+            vec = m.flatten(1)
+            l_dis = soft_alignment_loss(vec, anchors).mean()                                  # eq. 14
+            loss = loss + w_dis * l_dis
+            logs["anchor"] = l_dis.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if vec is not None and mada["ema"]:
+            ema_update_anchors(anchors, vec.detach(), float(mada["ema_alpha"]))              # eq. 8
+        if teacher is not None and teacher_ema > 0:
+            with torch.no_grad():
+                for pt, ps in zip(teacher.parameters(), model.parameters()):
+                    pt.mul_(teacher_ema).add_(ps.detach(), alpha=1 - teacher_ema)
+        return logs
+    return step
+
+
+def ripu_step(ctx: FinetuneContext, **_):
+    """RIPU eq. 12: CE(source) + CE(active target pixels) (eq. 7) + alpha_1 * local consistency on
+    the source predictions (eq. 9) + alpha_2 * negative learning on the target predictions (eq. 11).
+    Ablation switches (RIPU Table 3 d, e): consistency_weight, negative_weight."""
+    rc = ctx.cfg["ripu"]
+    model, opt, bs, aux_w, device = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device
+    a1, a2, tau = float(rc["consistency_weight"]), float(rc["negative_weight"]), float(rc["negative_tau"])
+
+    def step(it: int) -> dict:
+        ctx.poly(it)
+        xs, ys = ctx.src_stream.batch(it)
+        xa, ya = ctx.act_stream.batch(it)
+        x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
+        o = model(x, with_aux=aux_w > 0)
+        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
+        ce_a = seg_ce(o, y, aux_w, slice(bs, None))
+        loss = ce_s + ce_a
+        logs = {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+        if a1 > 0 or a2 > 0:
+            prob = F.softmax(upsample(o["logits"], y.shape[-2:]), 1)
+            if a1 > 0:
+                l_cr = local_consistency_loss(prob[:bs])
+                loss = loss + a1 * l_cr
+                logs["consistency"] = l_cr.item()
+            if a2 > 0:
+                l_nl = negative_learning_loss(prob[bs:], tau)
+                loss = loss + a2 * l_nl
+                logs["negative"] = l_nl.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return logs
+    return step
