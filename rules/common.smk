@@ -60,6 +60,24 @@ def selection_masks(wildcards):
     return []
 
 
+def base_objective(objective):
+    """'ripu+ripu_d' -> 'ripu': the objective without its ablation variant."""
+    return objective.split("+")[0]
+
+
+def variant_flag(objective):
+    """'ripu+ripu_d' -> '--variant ripu_d' (config variants.ripu_d merged over the config); '' if none."""
+    name = objective.partition("+")[2]
+    if name and name not in config.get("variants", {}):
+        raise ValueError(f"unknown variant '{name}' in '{objective}' (config 'variants')")
+    return f"--variant {name}" if name else ""
+
+
+def variant_overrides(objective):
+    """The variant's config overrides, as a rerun trigger."""
+    return json.dumps(config.get("variants", {}).get(objective.partition("+")[2]), sort_keys=True)
+
+
 def round_model(wildcards):
     """The model that selects in round r: the warm-up, then the fine-tune of round r-1."""
     r = int(wildcards.round)
@@ -96,4 +114,4 @@ wildcard_constraints:
     domain="source|target",
     model="(warmup|finetune)/[A-Za-z0-9_./]+",
     round="[1-9][0-9]*",
-    objective="stage1|ripu|mcu",
+    objective=r"(stage1|ripu|mcu)(\+[A-Za-z0-9_]+)?",

@@ -77,11 +77,14 @@ rule finetune_semi:
     output:
         f"{FT}/{{semi}}.pt",
     wildcard_constraints:
-        semi="stage2|madav2",
+        semi=r"(stage2|madav2)(\+[A-Za-z0-9_]+)?",
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=lambda wc: sections("seed", "train", "finetune", "mada", "madav2", "features", datasets=[wc.source, TARGET]),
+        stage=lambda wc: base_objective(wc.semi),
+        variant=lambda wc: variant_flag(wc.semi),
+        cfg=lambda wc: sections("seed", "train", "finetune", "mada", "madav2", "features", datasets=[wc.source, TARGET])
+        + variant_overrides(wc.semi),
     threads: config["threads"]
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{semi}}.log",
@@ -90,6 +93,7 @@ rule finetune_semi:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} --threads {threads} --stage {wildcards.semi} --init {input.init} "
+        "adaseg finetune --config {params.config} {params.variant} --threads {threads} --stage {params.stage} "
+        "--init {input.init} "
         "--selection {input.selection} --source {wildcards.source} --target {params.target} "
         "--target-anchors {input.anchors} --pseudo-labels {input.pseudo} --out {output} 2> {log}"

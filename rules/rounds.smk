@@ -23,7 +23,9 @@ rule select_round:
         per_round=per_round_budget,
         rounds=config["multi_round"]["rounds"],
         previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
-        cfg=sections("seed", "ripu", "mcu", "features", "multi_round", datasets=[TARGET]),
+        variant=lambda wc: variant_flag(wc.objective),
+        cfg=lambda wc: sections("seed", "ripu", "mcu", "features", "multi_round", datasets=[TARGET])
+        + variant_overrides(wc.objective),
     threads: config["threads"]
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
@@ -32,9 +34,10 @@ rule select_round:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
-        "--checkpoint {input.checkpoint} --target {params.target} --budget {params.per_round} "
-        "--round {wildcards.round} --rounds {params.rounds} {params.previous} --masks-out {output.masks} --out {output.selection} 2> {log}"
+        "adaseg select-regions --config {params.config} {params.variant} --threads {threads} "
+        "--strategy {wildcards.strategy} --checkpoint {input.checkpoint} --target {params.target} "
+        "--budget {params.per_round} --round {wildcards.round} --rounds {params.rounds} {params.previous} "
+        "--masks-out {output.masks} --out {output.selection} 2> {log}"
 
 
 rule select_d2ada_round:
@@ -54,7 +57,8 @@ rule select_d2ada_round:
         per_round=per_round_budget,
         source=lambda wc, input: f"--source-regions {input.source}" if input.source else "",
         previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
-        cfg=sections("seed", "d2ada", "multi_round"),
+        variant=lambda wc: variant_flag(wc.objective),
+        cfg=lambda wc: sections("seed", "d2ada", "multi_round") + variant_overrides(wc.objective),
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
     benchmark:
@@ -62,7 +66,7 @@ rule select_d2ada_round:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-d2ada --config {params.config} --strategy {wildcards.strategy} {params.source} "
+        "adaseg select-d2ada --config {params.config} {params.variant} --strategy {wildcards.strategy} {params.source} "
         "--target-regions {input.target} --superpixels {input.superpixels} --round {wildcards.round} "
         "--budget {params.per_round} {params.previous} --gmm-out {output.gmm} --masks-out {output.masks} "
         "--out {output.selection} 2> {log}"
@@ -81,7 +85,10 @@ rule finetune_round:
         config=CONFIG_JSON,
         target=TARGET,
         rounds=config["multi_round"]["rounds"],
-        cfg=lambda wc: sections("seed", "train", "finetune", "multi_round", wc.objective, datasets=[wc.source, TARGET]),
+        stage=lambda wc: base_objective(wc.objective),
+        variant=lambda wc: variant_flag(wc.objective),
+        cfg=lambda wc: sections("seed", "train", "finetune", "multi_round", base_objective(wc.objective),
+                                datasets=[wc.source, TARGET]) + variant_overrides(wc.objective),
     threads: config["threads"]
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
@@ -90,6 +97,6 @@ rule finetune_round:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} --threads {threads} --stage {wildcards.objective} "
+        "adaseg finetune --config {params.config} {params.variant} --threads {threads} --stage {params.stage} "
         "--init {input.init} --selection {input.selection} --source {wildcards.source} --target {params.target} "
         "--round {wildcards.round} --rounds {params.rounds} --out {output} 2> {log}"

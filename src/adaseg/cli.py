@@ -5,12 +5,13 @@ import argparse
 import logging
 import sys
 
-from .config import load_config
+from .config import apply_variant, load_config
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="validated pipeline config (YAML or JSON)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: config 'threads')")
+    p.add_argument("--variant", help="an ablation variant: config 'variants.<name>' merged over the config")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    cfg = load_config(args.config)
+    cfg = apply_variant(load_config(args.config), args.variant)
     threads = args.threads or cfg.get("threads")
     if args.cmd == "synth":
         from .data.synth import generate

@@ -1,6 +1,7 @@
 """Loading and validating the pipeline configuration against its JSON schema."""
 from __future__ import annotations
 
+import copy
 import json
 from importlib import resources
 from pathlib import Path
@@ -35,6 +36,24 @@ def validate_config(cfg: dict) -> dict:
     if cfg["target"] not in cfg["datasets"]:
         raise ValueError(f"invalid configuration: target '{cfg['target']}' is not in datasets")
     return cfg
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """A copy of `base` with `overrides` merged in, nested dicts key by key."""
+    out = copy.deepcopy(base)
+    for k, v in overrides.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def apply_variant(cfg: dict, name: str | None) -> dict:
+    """The config of an ablation variant: config `variants.<name>` merged over cfg, validated again."""
+    if not name:
+        return cfg
+    variants = cfg.get("variants") or {}
+    if name not in variants:
+        raise ValueError(f"unknown variant '{name}' (config 'variants': {', '.join(sorted(variants)) or 'none'})")
+    return validate_config(deep_merge(cfg, variants[name]))
 
 
 def load_config(path: str | Path) -> dict:

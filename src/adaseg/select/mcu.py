@@ -22,13 +22,14 @@ def mcu_uncertainty(prob: np.ndarray, prob_aux: np.ndarray, gamma: float) -> np.
 
 
 def adaptive_sampling(score: np.ndarray, budget: int, rng: np.random.Generator, low_quantile: float = 0.5,
-                      decay: float = 0.9, labelled: np.ndarray | None = None) -> np.ndarray:
+                      decay: float = 0.9, labelled: np.ndarray | None = None, adaptive: bool = True) -> np.ndarray:
     """Algorithm 1 offline: a boolean mask of at most `budget` new pixels, half from the high group,
-    half sampled uniformly from the medium group; labelled pixels are never taken again."""
+    half sampled uniformly from the medium group; labelled pixels are never taken again.
+    adaptive=False (ADA-MCU Table 6, 'AL w/o AS'): the whole budget from the high group."""
     flat = score.ravel().astype(np.float64)
     free = np.ones(flat.size, bool) if labelled is None else ~labelled.ravel().astype(bool)
     chosen = np.zeros(flat.size, bool)
-    half_high = budget // 2
+    half_high = budget // 2 if adaptive else budget
     pi_high = float(flat[free].max()) + 1.0 if free.any() else 0.0
     floor = float(flat[free].min()) if free.any() else 0.0
     high = np.zeros(flat.size, bool)

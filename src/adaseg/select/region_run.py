@@ -71,7 +71,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
                     score = mcu_uncertainty(prob[j], prob_aux[j], float(mcfg["gamma"]))
                     rng = np.random.default_rng([int(cfg["seed"]), 13, i])
                     new = adaptive_sampling(score, budget, rng, float(mcfg["low_quantile"]),
-                                            float(mcfg["decay"]), labelled)
+                                            float(mcfg["decay"]), labelled, bool(mcfg["adaptive_sampling"]))
                     picks = [tuple(p) for p in np.argwhere(new)]
                 else:
                     score = ripu_acquisition(prob[j], k, mode)

@@ -171,3 +171,94 @@ def ripu_step(ctx: FinetuneContext, **_):
         opt.step()
         return logs
     return step
+
+
+def mcu_uncertainty_map(prob: torch.Tensor, prob_aux: torch.Tensor, gamma: float) -> torch.Tensor:
+    """ADA-MCU eq. 1 on (B, C, H, W) softmax maps: entropy / log C (eq. 2) + gamma * KL(main || aux) (eq. 3)."""
+    logp, logq = prob.clamp_min(1e-12).log(), prob_aux.clamp_min(1e-12).log()
+    entropy = -(prob * logp).sum(1) / np.log(prob.shape[1])
+    return entropy + gamma * (prob * (logp - logq)).sum(1)
+
+
+def _resize_labels(y: torch.Tensor, size) -> torch.Tensor:
+    return F.interpolate(y[:, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
+
+
+def mcu_step(ctx: FinetuneContext, **_):
+    """ADA-MCU L_total = L_seg (eq. 6) + w_con * L_con (Sec. III.D.3).
+
+    L_seg: CE on source, CE on the actively labelled target pixels (G_h, G_m: eq. 4) and CE on the
+    pseudo-labels (argmax) of the target's low-uncertainty group G_l (eq. 5: pixels whose eq. 1
+    score is below the image's `low_quantile` quantile). L_con: p2p and c2c InfoNCE at the intra-
+    image, cross-image and cross-domain levels (eqs. 9-11) on stride-4 decoder features; anchors
+    are the wrongly predicted labelled pixels (source) and wrongly predicted active pixels
+    (target), keys a sample of all labelled / pseudo-labelled pixels, centres the means of the
+    low-uncertainty pixels; pair weights from the DCCM (eqs. 7-8), updated every step from the
+    labelled pixels. Ablation switches (ADA-MCU Table 6): levels, p2p, c2c, dccm."""
+    from .mcu_contrast import class_centers, error_rates, multi_level_contrastive_loss, sample_pixels, update_dccm
+
+    mc = ctx.cfg["mcu"]
+    model, opt, bs, aux_w, device, ncls = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device, ctx.ncls
+    gamma, q_low = float(mc["gamma"]), float(mc["low_quantile"])
+    w_pseudo, w_con, temp = float(mc["pseudo_weight"]), float(mc["contrast_weight"]), float(mc["temperature"])
+    levels, use_dccm, beta = tuple(mc["levels"]), bool(mc["dccm"]), float(mc["dccm_beta"])
+    n_keys, n_anchors = int(mc["keys_per_image"]), int(mc["anchors_per_image"])
+    if model.aux is None:
+        raise ValueError("ADA-MCU needs the auxiliary head (model.aux_head: true) for its KL(main || aux) score")
+    W = torch.zeros(ncls, ncls, device=device)
+    ctx.state["dccm"] = W
+
+    def domain_units(feats, labels, low, hard, gen):
+        keys = sample_pixels(feats, labels, labels != IGNORE, n_keys, gen)
+        anchors = sample_pixels(feats, labels, hard, n_anchors, gen)
+        f = feats.movedim(1, -1)
+        centers = [class_centers(f[b].reshape(-1, f.shape[-1]), labels[b].reshape(-1), low[b].reshape(-1), ncls)
+                   for b in range(len(feats))]
+        return {"anchors": anchors, "keys": keys, "centers": centers}
+
+    def step(it: int) -> dict:
+        ctx.poly(it)
+        xs, ys = ctx.src_stream.batch(it)
+        xa, ya = ctx.act_stream.batch(it)
+        x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
+        o = model(x, with_aux=True)
+        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
+        ce_a = seg_ce(o, y, aux_w, slice(bs, None))                                          # eq. 4
+        loss = ce_s + ce_a
+        logs = {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+        with torch.no_grad():
+            size = o["features"].shape[-2:]
+            prob = F.softmax(o["logits"], 1)
+            u = mcu_uncertainty_map(prob, F.softmax(upsample(o["aux"], size), 1), gamma)    # eq. 1
+            thr = torch.quantile(u.flatten(1), q_low, dim=1).view(-1, 1, 1)
+            low = u <= thr                                                                   # G_l (and source low group)
+            pred = prob.argmax(1)
+            yf = _resize_labels(y, size)
+            t_lab = yf[bs:]
+            pseudo = torch.where(low[bs:] & (t_lab == IGNORE), pred[bs:], torch.full_like(t_lab, IGNORE))
+        if w_pseudo > 0 and (pseudo != IGNORE).any():
+            ce_p = F.cross_entropy(o["logits"][bs:], pseudo, ignore_index=IGNORE)            # eq. 5
+            loss = loss + w_pseudo * ce_p
+            logs["ce_pseudo"] = ce_p.item()
+        if w_con > 0:
+            gen = torch.Generator().manual_seed(int(np.random.default_rng([ctx.seed, 15, it]).integers(2 ** 62)))
+            feats = o["features"]
+            t_all = torch.where(t_lab != IGNORE, t_lab, pseudo)
+            src_units = domain_units(feats[:bs], yf[:bs], low[:bs] & (yf[:bs] != IGNORE),
+                                     (pred[:bs] != yf[:bs]) & (yf[:bs] != IGNORE), gen)
+            tgt_units = domain_units(feats[bs:], t_all, low[bs:] & (t_all != IGNORE),
+                                     (pred[bs:] != t_lab) & (t_lab != IGNORE), gen)
+            l_con, parts = multi_level_contrastive_loss(src_units, tgt_units, temp, W if use_dccm else None,
+                                                        levels=levels, p2p=bool(mc["p2p"]), c2c=bool(mc["c2c"]))
+            loss = loss + w_con * l_con
+            logs["contrast"] = float(l_con.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if use_dccm:
+            with torch.no_grad():
+                lab = torch.cat([yf[:bs], t_lab])
+                present = torch.bincount(lab[lab != IGNORE], minlength=ncls)[:ncls] > 0
+                W.copy_(update_dccm(W, error_rates(pred, lab, ncls), beta, present))          # eqs. 7-8
+        return logs
+    return step
