@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+from adaseg.ablations import all_variants
+
 R = config["results"]
 TARGET = config["target"]
 SOURCES = [name for name in config["datasets"] if name != TARGET]
@@ -50,7 +52,10 @@ def dataset_input(name):
 
 def table_inputs(wildcards):
     """The evaluation file of every row of a table (TABLE_ROWS in rules/report.smk)."""
-    return {row: f"{R}/gta5/eval/{model}.json" for row, model in TABLE_ROWS[wildcards.table].items()}
+    source = TABLE_SOURCE.get(wildcards.table, "gta5")
+    if source not in config["datasets"]:
+        raise ValueError(f"{wildcards.table} needs the source dataset '{source}' in config 'datasets'")
+    return {row: f"{R}/{source}/eval/{model}.json" for row, model in TABLE_ROWS[wildcards.table].items()}
 
 
 def selection_masks(wildcards):
@@ -68,14 +73,14 @@ def base_objective(objective):
 def variant_flag(objective):
     """'ripu+ripu_d' -> '--variant ripu_d' (config variants.ripu_d merged over the config); '' if none."""
     name = objective.partition("+")[2]
-    if name and name not in config.get("variants", {}):
-        raise ValueError(f"unknown variant '{name}' in '{objective}' (config 'variants')")
+    if name and name not in all_variants(config):
+        raise ValueError(f"unknown variant '{name}' in '{objective}' (adaseg.ablations or config 'variants')")
     return f"--variant {name}" if name else ""
 
 
 def variant_overrides(objective):
     """The variant's config overrides, as a rerun trigger."""
-    return json.dumps(config.get("variants", {}).get(objective.partition("+")[2]), sort_keys=True)
+    return json.dumps(all_variants(config).get(objective.partition("+")[2]), sort_keys=True)
 
 
 def round_model(wildcards):
@@ -112,6 +117,6 @@ wildcard_constraints:
     strategy="[a-z][a-z0-9_]*",
     budget="[0-9.]+",
     domain="source|target",
-    model="(warmup|finetune)/[A-Za-z0-9_./]+",
+    model="(warmup|finetune)/[A-Za-z0-9_./+]+",
     round="[1-9][0-9]*",
     objective=r"(stage1|ripu|mcu)(\+[A-Za-z0-9_]+)?",

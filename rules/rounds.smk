@@ -67,7 +67,7 @@ rule select_d2ada_round:
         "../envs/adaseg.yaml"
     shell:
         "adaseg select-d2ada --config {params.config} {params.variant} --strategy {wildcards.strategy} {params.source} "
-        "--target-regions {input.target} --superpixels {input.superpixels} --round {wildcards.round} "
+        "--target-regions {input.target} --superpixels {input.superpixels} --round {wildcards.round} --source {wildcards.source} "
         "--budget {params.per_round} {params.previous} --gmm-out {output.gmm} --masks-out {output.masks} "
         "--out {output.selection} 2> {log}"
 

@@ -28,3 +28,24 @@ def test_bad_values_are_named():
     bad["target"] = "mapillary"
     with pytest.raises(ValueError, match="target 'mapillary'"):
         validate_config(bad)
+
+
+def test_every_paper_ablation_variant_is_a_valid_config():
+    """Each ablation row of the papers (adaseg.ablations) merges over the default config and validates;
+    unknown variants and invalid overrides fail with a message."""
+    from adaseg.ablations import PAPER_VARIANTS
+    from adaseg.config import apply_variant, load_config
+
+    base = load_config(ROOT / "config.yaml")
+    for name, overrides in PAPER_VARIANTS.items():
+        cfg = apply_variant(base, name)
+        for section, values in overrides.items():
+            for key, value in values.items():
+                assert cfg[section][key] == value, (name, section, key)
+    assert apply_variant(base, "madav2_M3")["madav2"]["ohem"] is True       # untouched keys stay
+    assert base["madav2"]["acm"] is True                                     # the base is not modified
+    with pytest.raises(ValueError, match="unknown variant"):
+        apply_variant(base, "nope")
+    bad = dict(base, variants={"bad": {"ripu": {"negative_weight": -1}}})
+    with pytest.raises(ValueError, match="negative_weight"):
+        apply_variant(bad, "bad")

@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-regions", required=True)
     p.add_argument("--superpixels", required=True, help="the target superpixels")
     p.add_argument("--round", type=int, default=1)
+    p.add_argument("--source", help="the source dataset: eq. 7 alpha from d2ada.alpha_by_source (else d2ada.alpha)")
     p.add_argument("--budget", type=float, required=True, help="percent of the target pixels in this round")
     p.add_argument("--previous-masks")
     p.add_argument("--gmm-out", required=True)
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "select-d2ada":
         from .select.region_run import run_d2ada
         sel = run_d2ada(cfg, args.source_regions, args.target_regions, args.superpixels, args.round, args.budget,
-                        args.out, args.masks_out, args.gmm_out, args.previous_masks, args.strategy)
+                        args.out, args.masks_out, args.gmm_out, args.previous_masks, args.strategy, args.source)
         logging.info(f"{args.strategy} round %d: %d regions, %d of %d budget pixels (%d density)", args.round, sel["regions"],
                      sel["pixels_labelled"], sel["budget_pixels"], sel["density_budget_pixels"])
     elif args.cmd == "target-anchors":
@@ -188,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "table":
         from .report.tables import write_table
         rows = dict(r.split("=", 1) for r in args.row)
-        write_table(args.name, rows, args.out_prefix)
+        write_table(args.name, rows, args.out_prefix, float(cfg["mada"]["budget"]),
+                    int(cfg.get("multi_round", {}).get("rounds", 5)))
     return 0
 
 

@@ -47,12 +47,15 @@ def deep_merge(base: dict, overrides: dict) -> dict:
 
 
 def apply_variant(cfg: dict, name: str | None) -> dict:
-    """The config of an ablation variant: config `variants.<name>` merged over cfg, validated again."""
+    """The config of an ablation variant (adaseg.ablations, or config `variants`) merged over cfg,
+    validated again."""
+    from .ablations import all_variants
+
     if not name:
         return cfg
-    variants = cfg.get("variants") or {}
+    variants = all_variants(cfg)
     if name not in variants:
-        raise ValueError(f"unknown variant '{name}' (config 'variants': {', '.join(sorted(variants)) or 'none'})")
+        raise ValueError(f"unknown variant '{name}' (known: {', '.join(sorted(variants))})")
     return validate_config(deep_merge(cfg, variants[name]))
 
 

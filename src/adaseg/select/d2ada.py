@@ -58,16 +58,22 @@ def class_budgets(pi: np.ndarray, cls: np.ndarray, num_classes: int, budget_d: i
 
 
 def select_regions(pi: np.ndarray, entropy: np.ndarray, cls: np.ndarray, pixels: np.ndarray,
-                   labelled: np.ndarray, num_classes: int, budget: int, budget_d: int) -> list[int]:
+                   labelled: np.ndarray, num_classes: int, budget: int, budget_d: int,
+                   category_balance: bool = True) -> list[int]:
     """Density picks per class (highest pi first, within B_{d,c}), then entropy picks until the
-    round budget B^k; never a labelled region, never more than `budget` pixels in all."""
+    round budget B^k; never a labelled region, never more than `budget` pixels in all.
+    category_balance=False (D2ADA Table 2, row b): density picks by pi over all classes within B_d."""
     chosen: list[int] = []
     taken = labelled.astype(bool).copy()
     used = 0
-    for c, b_c in enumerate(class_budgets(np.where(taken, -np.inf, pi), cls, num_classes, budget_d)):
+    if category_balance:
+        per_class = enumerate(class_budgets(np.where(taken, -np.inf, pi), cls, num_classes, budget_d))
+    else:
+        per_class = [(None, budget_d)]
+    for c, b_c in per_class:
         used_c = 0
         for r in np.argsort(-pi, kind="stable"):
-            if cls[r] != c or taken[r] or not np.isfinite(pi[r]):
+            if (c is not None and cls[r] != c) or taken[r] or not np.isfinite(pi[r]):
                 continue
             if used_c + pixels[r] > b_c or used + pixels[r] > budget:
                 continue

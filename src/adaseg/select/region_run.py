@@ -74,7 +74,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
                                             float(mcfg["decay"]), labelled, bool(mcfg["adaptive_sampling"]))
                     picks = [tuple(p) for p in np.argwhere(new)]
                 else:
-                    score = ripu_acquisition(prob[j], k, mode)
+                    score = ripu_acquisition(prob[j], k, mode, rcfg["criterion"])
                     new, picks = greedy_picks(score, k, mode, budget, labelled)
                 mask = labelled | new
                 masks[i] = mask.astype(np.uint8)
@@ -106,10 +106,11 @@ def _read_regions(path: str | Path) -> dict:
 
 def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superpixels: str, round_k: int,
               budget_percent: float, out: str | Path, masks_out: str | Path, gmm_out: str | Path,
-              previous_masks: str | None = None, strategy: str = "d2ada") -> dict:
+              previous_masks: str | None = None, strategy: str = "d2ada", source: str | None = None) -> dict:
     """One D2ADA round: GMM densities (fitted in-process and saved), pi scores, the eq. 6/7 budgets,
     region picks, and the cumulative label masks of every target training image.
-    strategy='region_entropy' is the superpixel entropy baseline: no density budget, no GMMs."""
+    strategy='region_entropy' is the superpixel entropy baseline: no density budget, no GMMs.
+    Eq. 7's alpha is d2ada.alpha_by_source[source] when given (the paper: 0.5 for SYNTHIA), else d2ada.alpha."""
     if strategy not in ("d2ada", "region_entropy"):
         raise ValueError(f"unknown superpixel strategy '{strategy}' (d2ada or region_entropy)")
     from ..io import save_npz
@@ -160,8 +161,10 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
     pi[tgt["valid"] == 0] = -np.inf
     pool = n_img * h * w
     budget = budget_pixels(budget_percent / 100.0, pool)
-    budget_d = density_budget(round_k, budget, float(dcfg["alpha"]), float(dcfg["beta"])) if strategy == "d2ada" else 0
-    chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d)
+    alpha = float((dcfg.get("alpha_by_source") or {}).get(source, dcfg["alpha"]))
+    budget_d = density_budget(round_k, budget, alpha, float(dcfg["beta"])) if strategy == "d2ada" else 0
+    chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d,
+                            bool(dcfg["category_balance"]))
     save_npz(gmm_out, pi=pi, **params)
     new_px = 0
     per_image: dict[int, list[int]] = {}

@@ -39,13 +39,18 @@ def prediction_uncertainty(entropy: np.ndarray, k: int) -> np.ndarray:
     return box_sum(entropy, k) / box_sum(np.ones(entropy.shape), k)
 
 
-def ripu_acquisition(prob: np.ndarray, k: int, mode: str) -> np.ndarray:
-    """RIPU eq. 6, A = P (.) U, for a (C, H, W) softmax map; entropies normalised by log C."""
+def ripu_acquisition(prob: np.ndarray, k: int, mode: str, criterion: str = "both") -> np.ndarray:
+    """RIPU eq. 6, A = P (.) U, for a (C, H, W) softmax map; entropies normalised by log C.
+    criterion 'impurity' or 'uncertainty' keeps one factor (RIPU Table 3, rows a and b)."""
+    if criterion not in ("both", "impurity", "uncertainty"):
+        raise ValueError(f"unknown RIPU criterion '{criterion}' (both, impurity, uncertainty)")
     c = prob.shape[0]
     pred = prob.argmax(0)
+    if criterion == "impurity":
+        return region_impurity(pred, c, k)
     ent = -(prob * np.log(np.clip(prob, 1e-12, None))).sum(0) / np.log(c)
     u = prediction_uncertainty(ent, k) if mode == "RA" else ent
-    return region_impurity(pred, c, k) * u
+    return u if criterion == "uncertainty" else region_impurity(pred, c, k) * u
 
 
 def greedy_picks(score: np.ndarray, k: int, mode: str, budget: int,

@@ -69,6 +69,7 @@ class FinetuneContext:
     bs: int
     iters: int
     seed: int
+    init: str = ""
     state: dict = field(default_factory=dict)
     schedule_offset: int = 0          # multi-round runs: this round's place in the whole poly schedule
     schedule_total: int | None = None
@@ -80,6 +81,24 @@ class FinetuneContext:
     def poly(self, it: int) -> None:
         set_poly(self.optimizer, self.schedule_offset + it, self.schedule_total or self.iters,
                  self.cfg["train"]["poly_power"])
+
+    def supervised_forward(self, it: int, with_aux: bool | None = None) -> tuple[dict, torch.Tensor, torch.Tensor, dict]:
+        """Set the learning rate of iteration `it`, run the source + active batch through the model
+        and return (outputs, labels, CE(source) + CE(active) (MADA eq. 6 / RIPU eq. 7), logs); rows
+        [0, bs) of the batch are source, the rest active target."""
+        self.poly(it)
+        xs, ys = self.src_stream.batch(it)
+        xa, ya = self.act_stream.batch(it)
+        x, y = torch.cat([xs, xa]).to(self.device), torch.cat([ys, ya]).to(self.device)
+        o = self.model(x, with_aux=self.aux_w > 0 if with_aux is None else with_aux)
+        ce_s = seg_ce(o, y, self.aux_w, slice(0, self.bs))
+        ce_a = seg_ce(o, y, self.aux_w, slice(self.bs, None))
+        return o, y, ce_s + ce_a, {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+
+    def descend(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
 
 
 # objective -> (the learning-rate / iteration section of `finetune`, what it is)
@@ -137,7 +156,7 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
     bs = int(fcfg["batch_size"])
     ctx = FinetuneContext(
         cfg=cfg, device=device, model=model, optimizer=opt, ncls=ncls, label_space=space, source=src, target=tgt,
-        active=active, selection=sel, aug=aug, bs=bs, iters=iters, seed=seed,
+        active=active, selection=sel, aug=aug, bs=bs, iters=iters, seed=seed, init=str(init),
         src_stream=BatchStream(src, range(len(src)), bs, seed, 10, **aug),
         act_stream=BatchStream(tgt, active, bs, seed, 11, label_fn=active_label, **aug),
         state={"model": model, "optimizer": opt}, schedule_offset=offset, schedule_total=total)
@@ -158,20 +177,10 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
 
 
 def _stage1_step(ctx: FinetuneContext):
-    model, opt, bs, aux_w, device = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device
-
     def step(it: int) -> dict:
-        ctx.poly(it)
-        xs, ys = ctx.src_stream.batch(it)
-        xa, ya = ctx.act_stream.batch(it)
-        x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
-        o = model(x, with_aux=aux_w > 0)
-        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
-        ce_a = seg_ce(o, y, aux_w, slice(bs, None))
-        opt.zero_grad(set_to_none=True)
-        (ce_s + ce_a).backward()
-        opt.step()
-        return {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+        _, _, loss, logs = ctx.supervised_forward(it)
+        ctx.descend(loss)
+        return logs
     return step
 
 

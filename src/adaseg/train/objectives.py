@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..data.labels import IGNORE
 from ..features import class_mean_features, target_class_map
-from ..io import read_ids
+from ..io import load_torch, read_ids
 from ..models import upsample
 from .common import BatchStream, seg_ce
 from .finetune import (FinetuneContext, ema_update_anchors, image_level_only, load_anchors, soft_alignment_loss,
@@ -143,32 +143,22 @@ def ripu_step(ctx: FinetuneContext, **_):
     the source predictions (eq. 9) + alpha_2 * negative learning on the target predictions (eq. 11).
     Ablation switches (RIPU Table 3 d, e): consistency_weight, negative_weight."""
     rc = ctx.cfg["ripu"]
-    model, opt, bs, aux_w, device = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device
+    bs = ctx.bs
     a1, a2, tau = float(rc["consistency_weight"]), float(rc["negative_weight"]), float(rc["negative_tau"])
 
     def step(it: int) -> dict:
-        ctx.poly(it)
-        xs, ys = ctx.src_stream.batch(it)
-        xa, ya = ctx.act_stream.batch(it)
-        x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
-        o = model(x, with_aux=aux_w > 0)
-        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
-        ce_a = seg_ce(o, y, aux_w, slice(bs, None))
-        loss = ce_s + ce_a
-        logs = {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+        o, y, loss, logs = ctx.supervised_forward(it)                                        # eq. 7
         if a1 > 0 or a2 > 0:
             prob = F.softmax(upsample(o["logits"], y.shape[-2:]), 1)
             if a1 > 0:
-                l_cr = local_consistency_loss(prob[:bs])
+                l_cr = local_consistency_loss(prob[:bs])                                     # eq. 9
                 loss = loss + a1 * l_cr
                 logs["consistency"] = l_cr.item()
             if a2 > 0:
-                l_nl = negative_learning_loss(prob[bs:], tau)
+                l_nl = negative_learning_loss(prob[bs:], tau)                                 # eq. 11
                 loss = loss + a2 * l_nl
                 logs["negative"] = l_nl.item()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        ctx.descend(loss)
         return logs
     return step
 
@@ -198,7 +188,7 @@ def mcu_step(ctx: FinetuneContext, **_):
     from .mcu_contrast import class_centers, error_rates, multi_level_contrastive_loss, sample_pixels, update_dccm
 
     mc = ctx.cfg["mcu"]
-    model, opt, bs, aux_w, device, ncls = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device, ctx.ncls
+    model, bs, device, ncls = ctx.model, ctx.bs, ctx.device, ctx.ncls
     gamma, q_low = float(mc["gamma"]), float(mc["low_quantile"])
     w_pseudo, w_con, temp = float(mc["pseudo_weight"]), float(mc["contrast_weight"]), float(mc["temperature"])
     levels, use_dccm, beta = tuple(mc["levels"]), bool(mc["dccm"]), float(mc["dccm_beta"])
@@ -206,6 +196,9 @@ def mcu_step(ctx: FinetuneContext, **_):
     if model.aux is None:
         raise ValueError("ADA-MCU needs the auxiliary head (model.aux_head: true) for its KL(main || aux) score")
     W = torch.zeros(ncls, ncls, device=device)
+    init_state = load_torch(ctx.init)
+    if "dccm" in init_state:  # round r continues the DCCM of round r-1
+        W.copy_(init_state["dccm"].to(device))
     ctx.state["dccm"] = W
 
     def domain_units(feats, labels, low, hard, gen):
@@ -217,15 +210,7 @@ def mcu_step(ctx: FinetuneContext, **_):
         return {"anchors": anchors, "keys": keys, "centers": centers}
 
     def step(it: int) -> dict:
-        ctx.poly(it)
-        xs, ys = ctx.src_stream.batch(it)
-        xa, ya = ctx.act_stream.batch(it)
-        x, y = torch.cat([xs, xa]).to(device), torch.cat([ys, ya]).to(device)
-        o = model(x, with_aux=True)
-        ce_s = seg_ce(o, y, aux_w, slice(0, bs))
-        ce_a = seg_ce(o, y, aux_w, slice(bs, None))                                          # eq. 4
-        loss = ce_s + ce_a
-        logs = {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
+        o, y, loss, logs = ctx.supervised_forward(it, with_aux=True)                         # eq. 4
         with torch.no_grad():
             size = o["features"].shape[-2:]
             prob = F.softmax(o["logits"], 1)
@@ -252,9 +237,7 @@ def mcu_step(ctx: FinetuneContext, **_):
                                                         levels=levels, p2p=bool(mc["p2p"]), c2c=bool(mc["c2c"]))
             loss = loss + w_con * l_con
             logs["contrast"] = float(l_con.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        ctx.descend(loss)
         if use_dccm:
             with torch.no_grad():
                 lab = torch.cat([yf[:bs], t_lab])
