@@ -46,7 +46,7 @@ def write_dump(path: Path, n: int, c: int, d: int, template: str | None, seed: i
     ids = [f"img{i:06d}" for i in range(n)]
     with h5py.File(path, "w") as h5:
         h5.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-        names = ["features", "pooled", "entropy"] + (["grad_embedding", "disc_source_prob"] if target else [])
+        names = ["features", "pooled"] + (["entropy", "grad_embedding", "disc_source_prob"] if target else [])
         for name in names:
             h5.create_dataset(name, data=_rows(template, n, c, d, rng, name))
     return ids
