@@ -38,7 +38,7 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
     anchor_weight (MADAv2 Table 2, B..E)."""
     image_level_only(ctx, "MADAv2")
     m2, mada = ctx.cfg["madav2"], ctx.cfg["mada"]
-    model, opt, bs, aux_w, device, tgt = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device, ctx.target
+    model, bs, aux_w, device, tgt = ctx.model, ctx.bs, ctx.aux_w, ctx.device, ctx.target
     w_cons, w_dis = float(m2["consistency_weight"]), float(m2["anchor_weight"])
     use_ohem, use_acm, use_acp = bool(m2["ohem"]), bool(m2["acm"]), bool(m2["acp"])
     teacher_ema, area = float(m2["teacher_ema"]), float(m2["cutmix_area"])
@@ -125,9 +125,7 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
             l_dis = soft_alignment_loss(vec, anchors).mean()                                  # eq. 14
             loss = loss + w_dis * l_dis
             logs["anchor"] = l_dis.item()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        ctx.descend(loss)
         if vec is not None and mada["ema"]:
             ema_update_anchors(anchors, vec.detach(), float(mada["ema_alpha"]))              # eq. 8
         if teacher is not None and teacher_ema > 0:
