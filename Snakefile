@@ -12,6 +12,9 @@ configfile: "config.yaml"
 validate(config, "src/adaseg/config.schema.json")
 
 
+report: "rules/captions/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/warmup.smk"
@@ -21,6 +24,7 @@ include: "rules/finetune.smk"
 include: "rules/rounds.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/figures.smk"
 
 
 rule all:

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from adaseg.ablations import all_variants
+from adaseg.ablations import resolve_variant, sweep_variant
 
 R = config["results"]
 TARGET = config["target"]
@@ -66,21 +66,29 @@ def selection_masks(wildcards):
 
 
 def base_objective(objective):
-    """'ripu+ripu_d' -> 'ripu': the objective without its ablation variant."""
+    """'ripu+ripu_d' -> 'ripu': an objective (or strategy) without its variant."""
     return objective.split("+")[0]
 
 
-def variant_flag(objective):
-    """'ripu+ripu_d' -> '--variant ripu_d' (config variants.ripu_d merged over the config); '' if none."""
-    name = objective.partition("+")[2]
-    if name and name not in all_variants(config):
-        raise ValueError(f"unknown variant '{name}' in '{objective}' (adaseg.ablations or config 'variants')")
-    return f"--variant {name}" if name else ""
+base_strategy = base_objective
 
 
-def variant_overrides(objective):
-    """The variant's config overrides, as a rerun trigger."""
-    return json.dumps(all_variants(config).get(objective.partition("+")[2]), sort_keys=True)
+def variant_flag(*names):
+    """'ripu+ripu_d' -> '--variant ripu_d' (adaseg.ablations: named variants, config `variants`, sweep
+    points), one flag per name that has a variant, in order; '' if none."""
+    flags = []
+    for name in names:
+        variant = name.partition("+")[2]
+        if variant and resolve_variant(config, variant) is None:
+            raise ValueError(f"unknown variant '{variant}' in '{name}' (adaseg.ablations or config 'variants')")
+        flags += [f"--variant {variant}"] if variant else []
+    return " ".join(flags)
+
+
+def variant_overrides(*names):
+    """The variants' config overrides, as a rerun trigger ('' when no name has a variant)."""
+    picked = [resolve_variant(config, n.partition("+")[2]) for n in names if "+" in n]
+    return json.dumps(picked, sort_keys=True) if picked else ""
 
 
 def round_model(wildcards):
@@ -114,9 +122,53 @@ wildcard_constraints:
     source="|".join(SOURCES) or "none",
     dataset="|".join(config["datasets"]),
     kind="source_only|adaptseg",
-    strategy="[a-z][a-z0-9_]*",
+    strategy=r"[a-z][a-z0-9_]*(\+[A-Za-z0-9_]+)?",
     budget="[0-9.]+",
     domain="source|target",
     model="(warmup|finetune)/[A-Za-z0-9_./+]+",
     round="[1-9][0-9]*",
     objective=r"(stage1|ripu|mcu)(\+[A-Za-z0-9_]+)?",
+
+
+def table_title(name):
+    """The title of a table (src/adaseg/report/tables.py TABLES), for the report caption."""
+    from adaseg.report.tables import TABLES
+
+    return TABLES[name][0].format(budget=BUDGET, rounds=ROUNDS)
+
+
+def anchor_sweep(strategy, objective):
+    """mIoU against the number of source / target anchors (figures.anchor_counts) of one method."""
+    return [
+        (f"{label}|{k}", f"eval/finetune/{strategy}+{sweep_variant(sweep, k)}/{BUDGET}/{objective}.json")
+        for sweep, label in [("src_anchors", "source anchors (a)"), ("tgt_anchors", "target anchors (b)")]
+        for k in ANCHORS
+    ]
+
+
+def round_curves():
+    """mIoU after every round of the 5% chains: round r has budget * r / rounds labelled."""
+    return [
+        (f"{label}|{ROUND_PERCENT[r]}", f"eval/finetune/{strategy}/{BUDGET}/stage1/round{r}.json")
+        for strategy, label in [("d2ada", "ADeADA (d2ada)"), ("region_entropy", "ENT (region_entropy)")]
+        for r in range(1, ROUNDS + 1)
+    ]
+
+
+def figure_items(name):
+    """(key, file) inputs of figure `name` (FIGURE_ITEMS in rules/figures.smk), paths under its source."""
+    source = FIGURE_SOURCE.get(name, "gta5")
+    if source not in config["datasets"]:
+        raise ValueError(f"figure {name} needs the source dataset '{source}' in config 'datasets'")
+    return [(key, f"{R}/{source}/{path}") for key, path in FIGURE_ITEMS[name]]
+
+
+def shared_files(source):
+    feats = f"{R}/{source}/features/{INIT}"
+    sel = f"{R}/{source}/select"
+    return (
+        [f"{R}/{source}/warmup/{kind}.pt" for kind in ("source_only", "adaptseg")]
+        + [f"{feats}/{domain}.h5" for domain in ("source", "target")]
+        + [f"{sel}/random/{BUDGET}/selection.json"]
+        + [f"{sel}/{s}/{BUDGET}/{f}" for s in ("mada", "madav2") for f in ("selection.json", "scores.npz")]
+    )

@@ -16,7 +16,9 @@ rule finetune_stage1:
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=lambda wc: sections("seed", "train", "finetune", datasets=[wc.source, TARGET]),
+        variant=lambda wc: variant_flag(wc.strategy),
+        cfg=lambda wc: sections("seed", "train", "finetune", datasets=[wc.source, TARGET])
+        + variant_overrides(wc.strategy),
     threads: config["threads"]
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_stage1.log",
@@ -25,7 +27,8 @@ rule finetune_stage1:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} --threads {threads} --stage stage1 --init {input.init} "
+        "adaseg finetune --config {params.config} {params.variant} --threads {threads} --stage stage1 "
+        "--init {input.init} "
         "--selection {input.selection} --source {wildcards.source} --target {params.target} "
         "--out {output} 2> {log}"
 
@@ -37,13 +40,14 @@ rule target_anchors:
         f"{FT}/target_anchors.npz",
     params:
         config=CONFIG_JSON,
-        cfg=sections("seed", "mada"),
+        variant=lambda wc: variant_flag(wc.strategy),
+        cfg=lambda wc: sections("seed", "mada") + variant_overrides(wc.strategy),
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_target_anchors.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg target-anchors --config {params.config} --features {input} --out {output} 2> {log}"
+        "adaseg target-anchors --config {params.config} {params.variant} --features {input} --out {output} 2> {log}"
 
 
 rule pseudo_labels:
@@ -55,14 +59,15 @@ rule pseudo_labels:
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=sections("mada", "features", datasets=[TARGET]),
+        variant=lambda wc: variant_flag(wc.strategy),
+        cfg=lambda wc: sections("mada", "features", datasets=[TARGET]) + variant_overrides(wc.strategy),
     threads: config["threads"]
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_pseudo_labels.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg pseudo-labels --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
+        "adaseg pseudo-labels --config {params.config} {params.variant} --threads {threads} --checkpoint {input.checkpoint} "
         "--target {params.target} --out {output} 2> {log}"
 
 
@@ -82,9 +87,9 @@ rule finetune_semi:
         config=CONFIG_JSON,
         target=TARGET,
         stage=lambda wc: base_objective(wc.semi),
-        variant=lambda wc: variant_flag(wc.semi),
+        variant=lambda wc: variant_flag(wc.strategy, wc.semi),
         cfg=lambda wc: sections("seed", "train", "finetune", "mada", "madav2", "features", datasets=[wc.source, TARGET])
-        + variant_overrides(wc.semi),
+        + variant_overrides(wc.strategy, wc.semi),
     threads: config["threads"]
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{semi}}.log",

@@ -65,9 +65,43 @@ TABLE_ROWS["mcu_table6"] = {
     "p2p_c2c": f"finetune/mcu/{BUDGET}/mcu+mcu_d/round{ROUNDS}",
     "full": f"finetune/mcu/{BUDGET}/mcu/round{ROUNDS}",
 }
+# selection strategies (stage 1 = source + active CE) and the selection x semi-stage grid
+TABLE_ROWS["mada_table4"] = {s: f"finetune/{s}/{BUDGET}/stage1" for s in ["random", "entropy", "adversarial", "aada", "mada"]}
+TABLE_ROWS["madav2_table3"] = {
+    s: f"finetune/{s}/{BUDGET}/stage1"
+    for s in ["random", "adversarial", "entropy", "aada", "prototype", "mada", "madav2"]
+}
+TABLE_ROWS["madav2_table4"] = {
+    f"{sel}_{semi}": f"finetune/{sel}/{BUDGET}/{'stage2' if semi == 'mada' else 'madav2'}"
+    for semi in ["mada", "madav2"]
+    for sel in ["mada", "madav2"]
+}
+# budget sweeps (figures.budgets; 100% = the fully supervised run)
+BUDGETS = [f"{b:g}" for b in config["figures"]["budgets"]]
+for _paper in ["mada", "madav2"]:
+    TABLE_ROWS[f"{_paper}_table5"] = {
+        **{f"b{b}": f"finetune/{_paper}/{b}/stage1" for b in BUDGETS},
+        "b100": "finetune/full/100/stage1",
+    }
+# one-parameter sweeps at the papers' values (variants <sweep>_<value>, src/adaseg/ablations.py)
+RIPU_SWEEP_VALUES = {
+    "ripu_table7": ("ripu_tau", [0.01, 0.02, 0.05, 0.08, 0.1, 0.2]),
+    "ripu_table8": ("ripu_alpha1", [0.0, 0.05, 0.1, 0.2, 0.5, 1.0]),
+    "ripu_table9": ("ripu_alpha2", [0.0, 0.1, 0.5, 1.0, 1.5, 2.0]),
+}
+for _table, (_sweep, _values) in RIPU_SWEEP_VALUES.items():
+    TABLE_ROWS[_table] = {
+        sweep_variant(_sweep, v): f"finetune/ripu_ra/2.2/ripu+{sweep_variant(_sweep, v)}/round{ROUNDS}" for v in _values
+    }
+TABLE_ROWS["d2ada_table_s4"] = {
+    sweep_variant("d2ada_alpha", a): f"finetune/d2ada/{BUDGET}/stage1+{sweep_variant('d2ada_alpha', a)}/round1"
+    for a in [0.0, 0.25, 0.5, 0.75, 1.0]
+}
+TABLE_ROWS["mcu_table1"] = {f"b{b}": f"finetune/mcu/{b}/mcu/round{ROUNDS}" for b in ["1.7", "3.4", "6.8", "16.8"]}
+TABLE_ROWS["mcu_table4"] = {"mada": f"finetune/mada/{BUDGET}/stage2", "mcu": f"finetune/mcu/{BUDGET}/mcu/round{ROUNDS}"}
 # the source dataset of each table (default gta5)
 TABLE_SOURCE = {"table1_synthia": "synthia"}
-TABLE_FILES = ["csv", "md", "tex", "metrics.json", "miou.csv"]
+TABLE_FILES = ["csv", "md", "tex", "html", "metrics.json", "miou.csv"]
 
 
 rule table:
@@ -77,6 +111,8 @@ rule table:
         csv=f"{R}/tables/{{table}}.csv",
         md=f"{R}/tables/{{table}}.md",
         tex=f"{R}/tables/{{table}}.tex",
+        html=report(f"{R}/tables/{{table}}.html", caption="captions/table.rst", category="Tables",
+                    labels={"table": "{table}"}),
         metrics=f"{R}/tables/{{table}}.metrics.json",
         plot=f"{R}/tables/{{table}}.miou.csv",
     wildcard_constraints:
@@ -85,6 +121,7 @@ rule table:
         config=CONFIG_JSON,
         prefix=lambda wc, output: output.csv[: -len(".csv")],
         rows=lambda wc, input: " ".join(f"--row {k}={v}" for k, v in input.items()),
+        title=lambda wc: table_title(wc.table),
     log:
         f"{LOGS}/tables/{{table}}.log",
     conda:
@@ -102,3 +139,16 @@ for _name in TABLE_ROWS:
             _name
         input:
             expand(f"{R}/tables/{_name}.{{ext}}", ext=TABLE_FILES),
+
+
+# What a DVC remote shares per source (dvc.yaml stages warmup_<source>, selections_<source>): the
+# warm-up checkpoints, the warm-up feature dumps and the image-level selection lists of the budget.
+# After `dvc pull`, `snakemake --cores 1 --touch shared_<source>` marks them up to date (pulled
+# files get arbitrary modification times), so the next run reuses them instead of recomputing.
+for _source in SOURCES:
+
+    rule:
+        name:
+            f"shared_{_source}"
+        input:
+            shared_files(_source),

@@ -12,18 +12,20 @@ rule select_image:
         selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
         scores=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/scores.npz",
     wildcard_constraints:
-        strategy="|".join(FEATURE_STRATEGIES),
+        strategy=rf"({'|'.join(FEATURE_STRATEGIES)})(\+[A-Za-z0-9_]+)?",
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=sections("seed", "mada", "diversity", datasets=[TARGET]),
+        strategy=lambda wc: base_strategy(wc.strategy),
+        variant=lambda wc: variant_flag(wc.strategy),
+        cfg=lambda wc: sections("seed", "mada", "diversity", datasets=[TARGET]) + variant_overrides(wc.strategy),
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select --config {params.config} --strategy {wildcards.strategy} --target {params.target} "
-        "--budget {wildcards.budget} --source-features {input.source} --target-features {input.target} "
+        "adaseg select --config {params.config} {params.variant} --strategy {params.strategy} "
+        "--target {params.target} --budget {wildcards.budget} --source-features {input.source} --target-features {input.target} "
         "--scores-out {output.scores} --out {output.selection} 2> {log}"
 
 

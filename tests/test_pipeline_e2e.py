@@ -254,14 +254,89 @@ def test_every_paper_table_is_a_target(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg["datasets"]["synthia"] = {"kind": "synthia", "root": str(tmp_path / "proxy" / "synthia"), "proxy": True}
     cfg_path = write_config(tmp_path, cfg)
-    targets = ["table1_gta", "table1_synthia", "table_selection_gta", "mada_table3", "madav2_table2",
-               "ripu_table3", "d2ada_table2", "mcu_table6"]
+    from adaseg.report.figures import FIGURES
+    from adaseg.report.tables import TABLES
+
+    targets = list(TABLES) + list(FIGURES) + ["report"]
+    assert {"table1_gta", "table1_synthia", "mada_table3", "madav2_table2", "ripu_table3", "d2ada_table2",
+            "mcu_table6", "mada_table4", "madav2_table5", "ripu_table7", "mcu_table1"} <= set(targets)
     run = _snakemake(tmp_path, cfg_path, *targets, "--dry-run")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout + run.stderr
     for table in targets:
         assert f"{table}.csv" in out, table
+    for figure in FIGURES:
+        assert f"figures/{figure}.png" in out, figure
     for variant in ("stage2+mada_M2", "madav2+madav2_M4", "stage1+ripu_a", "ripu+ripu_e", "stage1+d2ada_b",
-                    "mcu+mcu_noas", "mcu+mcu_p2p"):
+                    "mcu+mcu_noas", "mcu+mcu_p2p", "ripu+ripu_tau_0p01", "stage1+d2ada_alpha_0p25",
+                    "mada+src_anchors_2/10/stage2", "madav2+tgt_anchors_1/10/madav2"):
         assert variant in out, variant
     assert "results/synthia/eval/finetune/mcu/10/mcu/round2.json" in out
+
+
+def _png(path):
+    from PIL import Image
+    import numpy as np
+
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        arr = np.asarray(im.convert("RGB"))
+    assert arr.std() > 10  # not a blank canvas
+    return arr.shape[1], arr.shape[0]
+
+
+def test_table_figure_and_report_targets(pipeline):
+    """One sweep table, the figures of the report and the HTML report, built on the tiny config: rows and
+    columns from this run's files, published values labelled, images of the expected size."""
+    tmp, cfg, cfg_path = pipeline
+    run = _snakemake(tmp, cfg_path, "madav2_table5", "report")
+    assert run.returncode == 0, run.stderr[-4000:]
+    res = tmp / "results"
+    # table: one row per budget of figures.budgets + the fully supervised 100%
+    df = pd.read_csv(res / "tables" / "madav2_table5.csv")
+    assert df["row"].tolist() == ["b10", "b20", "b100"]
+    assert df["published mIoU"].tolist() == [66.5, 67.3, 71.9]
+    assert df["source"].str.endswith(("madav2/10/stage1.json", "madav2/20/stage1.json", "full/100/stage1.json")).all()
+    for _, r in df.iterrows():
+        assert pd.read_json(r["source"], typ="series")["miou"] == pytest.approx(r["mIoU"])
+    assert "Protocol:" in (res / "tables" / "madav2_table5.md").read_text()
+    html = (res / "tables" / "table1_gta.html").read_text()
+    assert "Reproduced by this pipeline" in html and "labelled as published" in html and "Protocol:" in html
+    fig = res / "figures"
+    # budget curves: reproduced points from the evaluation files, published ones labelled
+    curves = pd.read_csv(fig / "budget_curves.csv")
+    rep = curves[curves["values"] == "reproduced (adaseg)"]
+    assert set(rep["series"]) == {"random", "mada", "madav2", "fully supervised"}
+    assert sorted(rep.loc[rep["series"] == "mada", "x"]) == [10.0, 20.0]
+    for _, r in rep.iterrows():
+        assert pd.read_json(r["source"], typ="series")["miou"] == pytest.approx(r["mIoU"])
+    pub = curves[curves["values"] == "published"]
+    assert set(pub["series"]) == {"mada", "madav2"} and pub["source"].str.contains("Table 5").all()
+    wide = pd.read_csv(fig / "budget_curves.wide.csv")
+    assert list(wide.columns) == ["x", "mada", "madav2", "random"] and wide["x"].tolist() == [10.0, 20.0]
+    w, h = _png(fig / "budget_curves.png")          # 6 x 4 in at 100 dpi, tight bounding box
+    assert 450 <= w <= 800 and 300 <= h <= 500, (w, h)
+    assert (fig / "budget_curves.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    # t-SNE: both panels hold the 20 target images (2 selected each) and the 3 + 3 anchors
+    tsne = pd.read_csv(fig / "madav2_fig4.csv")
+    for panel, part in tsne.groupby("panel"):
+        counts = part["kind"].value_counts().to_dict()
+        assert counts == {"target": 18, "selected": 2, "source anchor": 3, "target anchor": 3}, (panel, counts)
+    w, h = _png(fig / "madav2_fig4.png")
+    assert w > 1.5 * h
+    # class frequency: one distribution per series, each summing to 1
+    freq = pd.read_csv(fig / "ripu_fig5.csv")
+    assert freq.groupby("series")["fraction"].sum().round(6).eq(1.0).all()
+    assert freq["class"].nunique() == 19 and freq["series"].nunique() == 6
+    # qualitative: figures.images rows of image, ground truth and one column per model
+    qual = pd.read_csv(fig / "mada_fig3.csv")
+    assert list(qual.columns) == ["image id", "image", "ground truth", "AdaptSeg", "MADA"] and len(qual) == 2
+    _png(fig / "mada_fig3.png")
+    # rounds curve of D2ADA Fig. 3: x = % of target pixels after each round
+    rounds = pd.read_csv(fig / "d2ada_fig3.csv")
+    assert sorted(rounds.loc[rounds["values"] == "reproduced (adaseg)", "x"].unique()) == [5.0, 10.0]
+    # the report holds every table and figure of config `report`, with captions
+    report = (res / "report.html").read_text()
+    for name in cfg["report"]["figures"]:
+        assert f"{name}.png" in report, name
+    assert "table1_gta.html" in report and "Drawn from the files listed" in report

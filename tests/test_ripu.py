@@ -71,6 +71,10 @@ def test_mcu_uncertainty_eq1_by_hand():
     q = np.array([0.25, 0.75]).reshape(2, 1, 1)
     # E = 1 (normalised); KL = 0.5 ln(0.5/0.25) + 0.5 ln(0.5/0.75) = 0.5 ln(4/3); S = E + 0.5 KL
     assert mcu_uncertainty(p, q, 0.5)[0, 0] == pytest.approx(1 + 0.25 * np.log(4 / 3))
+    # the training step's batched torch form (classes on axis 1) gives the same value
+    import torch
+    t = mcu_uncertainty(torch.tensor(p[None]), torch.tensor(q[None]), 0.5, axis=1)
+    assert isinstance(t, torch.Tensor) and float(t[0, 0, 0]) == pytest.approx(1 + 0.25 * np.log(4 / 3))
 
 
 def test_mcu_adaptive_sampling_algorithm1_by_hand():

@@ -35,6 +35,52 @@ PAPER_VARIANTS: dict[str, dict] = {
 }
 
 
+# One-parameter sweeps (the papers' hyper-parameter tables and anchor-count figures): variant
+# `<sweep>_<value>` sets one config key, the value written with 'p' for the decimal point
+# (`ripu_tau_0p05` -> ripu.negative_tau = 0.05, `src_anchors_20` -> mada.source_anchors = 20).
+SWEEPS: dict[str, tuple[str, type]] = {
+    "src_anchors": ("mada.source_anchors", int),      # MADA Fig. 4(a), MADAv2 Fig. 6(a)
+    "tgt_anchors": ("mada.target_anchors", int),      # MADA Fig. 4(b), MADAv2 Fig. 6(b)
+    "ripu_tau": ("ripu.negative_tau", float),         # RIPU Table 7
+    "ripu_alpha1": ("ripu.consistency_weight", float),  # RIPU Table 8
+    "ripu_alpha2": ("ripu.negative_weight", float),   # RIPU Table 9
+    "d2ada_alpha": ("d2ada.alpha", float),            # D2ADA supplementary Table 4
+}
+
+
+def sweep_token(value) -> str:
+    """0.05 -> '0p05', 10 -> '10': a sweep value as it appears in a variant name (and a path)."""
+    return f"{value:g}".replace(".", "p").replace("-", "m")
+
+
+def sweep_variant(sweep: str, value) -> str:
+    if sweep not in SWEEPS:
+        raise ValueError(f"unknown sweep '{sweep}' (known: {', '.join(SWEEPS)})")
+    return f"{sweep}_{sweep_token(value)}"
+
+
+def _parse_sweep(name: str) -> dict | None:
+    for sweep, (key, kind) in SWEEPS.items():
+        if name.startswith(sweep + "_"):
+            token = name[len(sweep) + 1:]
+            try:
+                value = kind(token.replace("p", ".").replace("m", "-"))
+            except ValueError:
+                return None
+            if sweep_token(value) != token:
+                return None
+            section, field = key.split(".")
+            return {section: {field: value}}
+    return None
+
+
 def all_variants(cfg: dict) -> dict[str, dict]:
-    """The paper variants, with the config's `variants` added (or replacing them by name)."""
+    """The paper variants, with the config's `variants` added (or replacing them by name); sweep
+    variants (SWEEPS) are resolved by name in `resolve_variant`."""
     return {**PAPER_VARIANTS, **(cfg.get("variants") or {})}
+
+
+def resolve_variant(cfg: dict, name: str) -> dict | None:
+    """The overrides of variant `name` (named, from config, or a sweep point); None if unknown."""
+    named = all_variants(cfg)
+    return named[name] if name in named else _parse_sweep(name)

@@ -11,7 +11,8 @@ from .config import apply_variant, load_config
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="validated pipeline config (YAML or JSON)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: config 'threads')")
-    p.add_argument("--variant", help="an ablation variant: config 'variants.<name>' merged over the config")
+    p.add_argument("--variant", action="append", default=[],
+                   help="an ablation variant or sweep point merged over the config (repeatable, applied in order)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--row", action="append", default=[], metavar="KEY=EVAL.json",
                    help="a reproduced row: its key and its evaluation file")
     p.add_argument("--out-prefix", required=True, help="writes PREFIX.csv, PREFIX.md, PREFIX.tex")
+
+    p = sub.add_parser("figure", help="one of the papers' figures (PNG, SVG and the plotted numbers as CSV)")
+    _common(p)
+    p.add_argument("--name", required=True, help="the figure (src/adaseg/report/figures.py FIGURES)")
+    p.add_argument("--item", action="append", default=[], metavar="KEY=PATH",
+                   help="an input of the figure, in order (keys: see FIGURES)")
+    p.add_argument("--out-prefix", required=True, help="writes PREFIX.png, PREFIX.svg, PREFIX.csv")
     return ap
 
 
@@ -191,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = dict(r.split("=", 1) for r in args.row)
         write_table(args.name, rows, args.out_prefix, float(cfg["mada"]["budget"]),
                     int(cfg.get("multi_round", {}).get("rounds", 5)))
+    elif args.cmd == "figure":
+        from .report.figures import make_figure
+        make_figure(cfg, args.name, [tuple(i.split("=", 1)) for i in args.item], args.out_prefix, threads)
     return 0
 
 

@@ -46,17 +46,19 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return out
 
 
-def apply_variant(cfg: dict, name: str | None) -> dict:
-    """The config of an ablation variant (adaseg.ablations, or config `variants`) merged over cfg,
-    validated again."""
-    from .ablations import all_variants
+def apply_variant(cfg: dict, name: str | list[str] | None) -> dict:
+    """The config with one or more variants (adaseg.ablations: named variants, config `variants`,
+    sweep points) merged over it in order, validated again."""
+    from .ablations import all_variants, resolve_variant
 
-    if not name:
-        return cfg
-    variants = all_variants(cfg)
-    if name not in variants:
-        raise ValueError(f"unknown variant '{name}' (known: {', '.join(sorted(variants))})")
-    return validate_config(deep_merge(cfg, variants[name]))
+    names = [name] if isinstance(name, str) else list(name or [])
+    for n in names:
+        overrides = resolve_variant(cfg, n)
+        if overrides is None:
+            raise ValueError(f"unknown variant '{n}' (known: {', '.join(sorted(all_variants(cfg)))}, "
+                             f"or a sweep point <sweep>_<value>, see adaseg.ablations.SWEEPS)")
+        cfg = validate_config(deep_merge(cfg, overrides))
+    return cfg
 
 
 def load_config(path: str | Path) -> dict:

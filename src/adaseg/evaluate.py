@@ -10,7 +10,7 @@ from .data.labels import IGNORE, LABEL_SPACES, SYNTHIA13_DROPPED
 from .features import iterate_images
 from .io import write_json
 from .models import upsample
-from .train.common import load_model, setup_runtime
+from .train.common import load_model, setup_runtime, to_tensor
 
 
 def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int) -> np.ndarray:
@@ -63,3 +63,20 @@ def evaluate(cfg: dict, checkpoint: str, target: str, out: str, threads: int | N
                split=cfg["evaluation"]["split"], dataset=target)
     write_json(out, res)
     return res
+
+
+@torch.no_grad()
+def predict(cfg: dict, checkpoint: str, target: str, indices: list[int], split: str | None = None,
+            threads: int | None = None) -> tuple[np.ndarray, str]:
+    """Argmax predictions (N, H, W) of a checkpoint on images `indices` of the target split
+    (default: the evaluation split), at label resolution, and the checkpoint's label space."""
+    device = setup_runtime(threads, cfg.get("device", "auto"))
+    model, meta = load_model(checkpoint, device)
+    model.eval()
+    ds = open_dataset(cfg, target, split or cfg["evaluation"]["split"], meta["label_space"])
+    preds = []
+    for i in indices:
+        x = to_tensor(ds.image(i))[None]
+        logits = upsample(model(x.to(device))["logits"], ds.image_size())
+        preds.append(logits.argmax(1)[0].cpu().numpy().astype(np.uint8))
+    return np.stack(preds), meta["label_space"]

@@ -9,15 +9,19 @@ open; here it is the `low_quantile` quantile of the image's scores (below it: G_
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
-def mcu_uncertainty(prob: np.ndarray, prob_aux: np.ndarray, gamma: float) -> np.ndarray:
-    """Eq. 1 for (C, H, W) softmax maps of the main and auxiliary heads."""
-    c = prob.shape[0]
-    p = np.clip(prob, 1e-12, None)
-    q = np.clip(prob_aux, 1e-12, None)
-    entropy = -(prob * np.log(p)).sum(0) / np.log(c)           # eq. 2
-    kl = (prob * (np.log(p) - np.log(q))).sum(0)               # eq. 3
+def mcu_uncertainty(prob, prob_aux, gamma: float, axis: int = 0):
+    """Eq. 1 = entropy / log C (eq. 2) + gamma * KL(main || aux) (eq. 3) of the softmax maps of the
+    main and auxiliary heads, classes along `axis`: numpy (C, H, W) in the selection, torch
+    (B, C, H, W) with axis=1 in the training step; returns the same array type."""
+    if isinstance(prob, torch.Tensor):
+        logp, logq = prob.clamp_min(1e-12).log(), prob_aux.clamp_min(1e-12).log()
+    else:
+        logp, logq = np.log(np.clip(prob, 1e-12, None)), np.log(np.clip(prob_aux, 1e-12, None))
+    entropy = -(prob * logp).sum(axis) / np.log(prob.shape[axis])   # eq. 2
+    kl = (prob * (logp - logq)).sum(axis)                           # eq. 3
     return entropy + gamma * kl
 
 

@@ -16,6 +16,7 @@ from ..data.labels import IGNORE
 from ..features import class_mean_features, target_class_map
 from ..io import load_torch, read_ids
 from ..models import upsample
+from ..select.mcu import mcu_uncertainty
 from .common import BatchStream, seg_ce
 from .finetune import (FinetuneContext, ema_update_anchors, image_level_only, load_anchors, soft_alignment_loss,
                        unlabelled_target)
@@ -66,7 +67,8 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
         teacher = copy.deepcopy(model).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-        ctx.state["teacher"] = teacher
+        if teacher_ema > 0:  # an EMA teacher changes, so checkpoints carry it; a frozen one is the init
+            ctx.state["teacher"] = teacher
 
     def cons_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = upsample(logits, y.shape[-2:])
@@ -161,13 +163,6 @@ def ripu_step(ctx: FinetuneContext, **_):
     return step
 
 
-def mcu_uncertainty_map(prob: torch.Tensor, prob_aux: torch.Tensor, gamma: float) -> torch.Tensor:
-    """ADA-MCU eq. 1 on (B, C, H, W) softmax maps: entropy / log C (eq. 2) + gamma * KL(main || aux) (eq. 3)."""
-    logp, logq = prob.clamp_min(1e-12).log(), prob_aux.clamp_min(1e-12).log()
-    entropy = -(prob * logp).sum(1) / np.log(prob.shape[1])
-    return entropy + gamma * (prob * (logp - logq)).sum(1)
-
-
 def _resize_labels(y: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(y[:, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
 
@@ -212,7 +207,7 @@ def mcu_step(ctx: FinetuneContext, **_):
         with torch.no_grad():
             size = o["features"].shape[-2:]
             prob = F.softmax(o["logits"], 1)
-            u = mcu_uncertainty_map(prob, F.softmax(upsample(o["aux"], size), 1), gamma)    # eq. 1
+            u = mcu_uncertainty(prob, F.softmax(upsample(o["aux"], size), 1), gamma, axis=1)    # eq. 1
             thr = torch.quantile(u.flatten(1), q_low, dim=1).view(-1, 1, 1)
             low = u <= thr                                                                   # G_l (and source low group)
             pred = prob.argmax(1)

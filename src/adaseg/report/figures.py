@@ -1,0 +1,354 @@
+"""The papers' figures (matplotlib, PNG + SVG + the CSV of the plotted numbers), drawn only from
+files the pipeline wrote: evaluation reports, feature dumps, selection lists, label masks and
+checkpoints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.labels import CITYSCAPES_CLASSES, IGNORE, SYNTHIA16_CLASSES
+from ..io import atomic_path, read_json, write_text
+
+# Cityscapes colour of each of the 19 training ids (the benchmark's published colour map)
+CITYSCAPES_PALETTE = np.array([
+    (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
+    (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
+    (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
+], dtype=np.uint8)
+FIGURE_DPI = 100
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, prefix: str | Path, data: pd.DataFrame) -> None:
+    """PREFIX.png, PREFIX.svg and PREFIX.csv (the numbers or files plotted), each written atomically."""
+    prefix = Path(prefix)
+    for ext in ("png", "svg"):
+        with atomic_path(prefix.with_suffix(f".{ext}")) as tmp:
+            fig.savefig(tmp, format=ext, dpi=FIGURE_DPI, bbox_inches="tight")
+    write_text(prefix.with_suffix(".csv"), data.to_csv(index=False))
+    _pyplot().close(fig)
+
+
+def class_names(label_space: str) -> tuple[str, ...]:
+    return SYNTHIA16_CLASSES if label_space == "synthia16" else CITYSCAPES_CLASSES
+
+
+def colourize(label: np.ndarray, label_space: str = "cityscapes19") -> np.ndarray:
+    """(H, W) training ids -> (H, W, 3) Cityscapes colours; ignored pixels black."""
+    palette = CITYSCAPES_PALETTE
+    if label_space == "synthia16":
+        from ..data.labels import TRAINID19_TO_TRAINID16
+        palette = np.zeros((16, 3), np.uint8)
+        for c19, c16 in TRAINID19_TO_TRAINID16.items():
+            palette[c16] = CITYSCAPES_PALETTE[c19]
+    out = np.zeros(label.shape + (3,), np.uint8)
+    valid = label != IGNORE
+    out[valid] = palette[label[valid]]
+    return out
+
+
+# --- curves: mIoU against a swept quantity (anchors, budget, round) ---------------------------------
+
+def curve_points(points: list[tuple[str, float, str]]) -> pd.DataFrame:
+    """(series, x, evaluation file) triples -> a frame of series, x, mIoU (and mIoU13), source file."""
+    rows = []
+    for series, x, path in points:
+        ev = read_json(path)
+        row = {"series": series, "x": float(x), "mIoU": ev["miou"], "source": str(path)}
+        if "miou13" in ev:
+            row["mIoU13"] = ev["miou13"]
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["series", "x"], kind="stable").reset_index(drop=True)
+
+
+def plot_curves(data: pd.DataFrame, prefix: str | Path, title: str, xlabel: str, ylabel: str = "mIoU (%)",
+                published: pd.DataFrame | None = None, logx: bool = False) -> None:
+    """One line per series (reproduced, solid); published values, if given, dashed and labelled."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    names = list(dict.fromkeys(list(data["series"]) + ([] if published is None else list(published["series"]))))
+    colour = {n: f"C{i % 10}" for i, n in enumerate(names)}  # a series keeps its colour in both styles
+    for series, part in data.groupby("series", sort=False):
+        ax.plot(part["x"], part["mIoU"], marker="o", color=colour[series], label=f"{series} (reproduced)")
+    if published is not None and len(published):
+        for series, part in published.groupby("series", sort=False):
+            ax.plot(part["x"], part["mIoU"], marker="x", linestyle="--", color=colour[series],
+                    label=f"{series} (published)")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    out = data if published is None else pd.concat(
+        [data.assign(values="reproduced (adaseg)"), published.assign(values="published")], ignore_index=True)
+    save_figure(fig, prefix, out)
+    # the reproduced curves side by side (x, one column per series with the most points, e.g. no
+    # single-point 'fully supervised'), the form `dvc plots show` draws (dvc.yaml, top-level plots)
+    wide = data.pivot_table(index="x", columns="series", values="mIoU", sort=False)
+    wide = wide.loc[:, wide.count() == wide.count().max()].dropna().reset_index()
+    write_text(Path(prefix).with_suffix(".wide.csv"), wide.rename_axis(columns=None).to_csv(index=False))
+
+
+# --- t-SNE of target features with anchors and selected samples (MADAv2 Fig. 4) ---------------------
+
+def tsne_embedding(vectors: np.ndarray, seed: int, perplexity: float = 30.0) -> np.ndarray:
+    """2-D t-SNE (scikit-learn) of the rows of `vectors`; perplexity capped below the number of rows."""
+    from sklearn.manifold import TSNE
+    perplexity = float(min(perplexity, max(1.0, (len(vectors) - 1) / 3)))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        vectors.astype(np.float64))
+
+
+def plot_tsne_panels(target: np.ndarray, selected: dict[str, np.ndarray], source_anchors: np.ndarray | None,
+                     target_anchors: np.ndarray | None, prefix: str | Path, title: str, seed: int,
+                     perplexity: float = 30.0) -> pd.DataFrame:
+    """One shared t-SNE of the target image vectors and the anchors; one panel per selection with
+    the target images (grey), that selection's images (red), source anchors (blue stars) and target
+    anchors (green triangles)."""
+    parts = [target] + [a for a in (source_anchors, target_anchors) if a is not None]
+    emb = tsne_embedding(np.concatenate(parts), seed, perplexity)
+    n = len(target)
+    k_s = 0 if source_anchors is None else len(source_anchors)
+    kind = np.array(["target"] * n + ["source anchor"] * k_s + ["target anchor"] * (len(emb) - n - k_s), dtype=object)
+    frames = []
+    for panel, chosen in selected.items():
+        k = kind.copy()
+        k[:n][chosen] = "selected"
+        frames.append(pd.DataFrame({"panel": panel, "kind": k, "x": emb[:, 0], "y": emb[:, 1]}))
+    data = pd.concat(frames, ignore_index=True)
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(selected), figsize=(5 * len(selected), 5), squeeze=False)
+    style = {"target": dict(c="0.7", s=10, marker="o"), "selected": dict(c="tab:red", s=18, marker="o"),
+             "source anchor": dict(c="tab:blue", s=120, marker="*"),
+             "target anchor": dict(c="tab:green", s=70, marker="^")}
+    for ax, (panel, part) in zip(axes[0], data.groupby("panel", sort=False)):
+        for name, st in style.items():
+            pts = part[part["kind"] == name]
+            if len(pts):
+                ax.scatter(pts["x"], pts["y"], label=f"{name} ({len(pts)})", edgecolors="none", **st)
+        ax.set_title(panel, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, prefix, data)
+    return data
+
+
+# --- images: selected regions, qualitative predictions -----------------------------------------------
+
+def plot_image_grid(rows: list[list[np.ndarray]], row_titles: list[str], col_titles: list[str],
+                    prefix: str | Path, title: str, sources: dict[str, str]) -> None:
+    """A grid of RGB images: one row per target image, one column per view; the CSV lists the
+    images shown and the file behind every column (`sources`: column -> file)."""
+    plt = _pyplot()
+    h, w = rows[0][0].shape[:2]
+    scale = 2.4 / max(h, w) * max(w, h / 2)
+    fig, axes = plt.subplots(len(rows), len(col_titles), squeeze=False,
+                             figsize=(scale * len(col_titles) * w / max(h, w) + 0.5, scale * len(rows) * h / max(h, w) + 0.6))
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            ax = axes[i][j]
+            ax.imshow(img, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(col_titles[j], fontsize=7)
+            if j == 0:
+                ax.set_ylabel(row_titles[i], fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    data = pd.DataFrame([{"image id": r, **{c: sources.get(c, "") for c in col_titles}} for r in row_titles])
+    save_figure(fig, prefix, data)
+
+
+def overlay_mask(image: np.ndarray, mask: np.ndarray, colour=(255, 0, 0), alpha: float = 0.6) -> np.ndarray:
+    """The image with the labelled pixels (mask > 0) tinted; the rest darkened."""
+    out = image.astype(np.float32) * 0.55
+    m = mask > 0
+    out[m] = image[m].astype(np.float32) * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def plot_class_frequency(freq: pd.DataFrame, prefix: str | Path, title: str) -> None:
+    """Grouped bars: fraction of the labelled pixels per class (columns: series, class, fraction)."""
+    plt = _pyplot()
+    classes = list(dict.fromkeys(freq["class"]))
+    series = list(dict.fromkeys(freq["series"]))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(classes)), 3.6))
+    x = np.arange(len(classes))
+    for i, s in enumerate(series):
+        part = freq[freq["series"] == s].set_index("class").reindex(classes)
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, part["fraction"] * 100, width, label=s)
+    ax.set_xticks(x, classes, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("labelled pixels (%)")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    save_figure(fig, prefix, freq)
+
+
+def labelled_class_fraction(label_of, masks: dict[str, np.ndarray], num_classes: int) -> np.ndarray:
+    """Fraction of the labelled pixels in each class: `masks` maps image id -> (H, W) bool mask of the
+    labelled pixels, `label_of(id)` gives the image's ground truth (ignored pixels are not counted)."""
+    counts = np.zeros(num_classes, np.int64)
+    for image_id, mask in masks.items():
+        lab = label_of(image_id)[mask.astype(bool)]
+        lab = lab[lab != IGNORE]
+        counts += np.bincount(lab, minlength=num_classes)[:num_classes]
+    total = counts.sum()
+    return counts / total if total else counts.astype(np.float64)
+
+
+# --- the papers' figures: what each plots, built from the files a rule passes in ---------------------
+# kind: curve | tsne | regions | qualitative | class_frequency. Items (rules/figures.smk) are
+# KEY=PATH pairs: curve 'series|x' -> evaluation file; tsne 'features' -> target feature dump,
+# 'selection:<label>' / 'scores:<label>' -> selection list and its scores.npz; regions and
+# class_frequency 'masks:<label>' -> label masks (or 'selection:<label>' -> image-level list);
+# qualitative 'model:<label>' -> checkpoint.
+FIGURES = {
+    "mada_fig4": dict(kind="curve", xlabel="number of anchors", logx=True,
+                      title="MADA Fig. 4: mIoU of MADA (stage 1 + 2) vs number of source anchors K (selection) and "
+                            "target anchors V (alignment loss), the other at mada.*_anchors"),
+    "madav2_fig6": dict(kind="curve", xlabel="number of anchors", logx=True,
+                        title="MADAv2 Fig. 6: mIoU of MADAv2 vs number of source anchors and target anchors "
+                              "(A^w in selection and V in the alignment loss), the other at mada.*_anchors"),
+    "d2ada_fig3": dict(kind="curve", xlabel="% of target pixels annotated", published="d2ada_fig3",
+                       title="D2ADA Fig. 3: mIoU vs % of target pixels after each round (GTA5 -> Cityscapes)"),
+    "d2ada_fig3_synthia": dict(kind="curve", xlabel="% of target pixels annotated", published="d2ada_fig3_synthia",
+                               title="D2ADA Fig. 3: mIoU (16 classes) vs % of target pixels after each round "
+                                     "(SYNTHIA -> Cityscapes)"),
+    "budget_curves": dict(kind="curve", xlabel="% of target pixels (whole images)", logx=True, published="budget_curves",
+                          title="mIoU vs budget per image-level strategy, source + active CE (MADA / MADAv2 Table 5 "
+                                "as a plot; 100% = fully supervised)"),
+    "madav2_fig4": dict(kind="tsne", title="MADAv2 Fig. 4: t-SNE of the target images' class-mean features (warm-up "
+                                           "model) with the anchors and the selected images"),
+    "ripu_fig4": dict(kind="regions", title="RIPU Fig. 4: regions queried on target images after the last round (RA 2.2%)"),
+    "ripu_fig5": dict(kind="class_frequency",
+                      title="RIPU Fig. 5: class frequency of the selected target pixels vs all target training pixels"),
+    "mada_fig3": dict(kind="qualitative", title="MADA Fig. 3: predictions on target val images"),
+    "madav2_fig5": dict(kind="qualitative", title="MADAv2 Fig. 5: predictions on target val images"),
+    "ripu_fig3": dict(kind="qualitative", title="RIPU Fig. 3: predictions on target val images"),
+    "d2ada_fig4": dict(kind="qualitative", title="D2ADA Fig. 4: predictions on target val images"),
+}
+
+
+def _split_items(items: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
+    return [(k.split(":", 1)[1], v) for k, v in items if k.startswith(prefix + ":")]
+
+
+def _published_curves(key: str | None) -> pd.DataFrame | None:
+    from .published import PUBLISHED_CURVES
+    if not key:
+        return None
+    spec = PUBLISHED_CURVES[key]
+    return pd.DataFrame([{"series": s, "x": float(x), "mIoU": m, "source": spec["reference"]}
+                         for s, pts in spec["series"].items() for x, m in pts])
+
+
+def _target_train(cfg: dict, label_space: str | None = None):
+    from ..data.datasets import open_dataset
+    return open_dataset(cfg, cfg["target"], "train", label_space)
+
+
+def _image_masks(path: str, ds) -> dict[str, np.ndarray]:
+    """Label masks of a selection: masks.h5 (regions / pixels) or an image-level selection list."""
+    import h5py
+    from ..io import read_ids
+    if str(path).endswith(".h5"):
+        with h5py.File(path, "r") as h5:
+            ids, masks = read_ids(h5), h5["masks"]
+            return {i: masks[n].astype(bool) for n, i in enumerate(ids) if masks[n].any()}
+    sel = read_json(path)
+    h, w = ds.image_size()
+    return {e["id"]: np.ones((h, w), bool) for e in sel["selected"]}
+
+
+def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str | Path,
+                threads: int | None = None) -> None:
+    """Draw figure `name` (FIGURES) from the rule's KEY=PATH items into PREFIX.png/.svg/.csv."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure '{name}' (known: {', '.join(FIGURES)})")
+    spec = FIGURES[name]
+    kind, title = spec["kind"], spec["title"]
+    fcfg = cfg.get("figures") or {}
+    if kind == "curve":
+        points = []
+        for key, path in items:
+            series, _, x = key.rpartition("|")
+            points.append((series, float(x), path))
+        plot_curves(curve_points(points), prefix, title, spec["xlabel"],
+                    published=_published_curves(spec.get("published")), logx=spec.get("logx", False))
+    elif kind == "tsne":
+        from ..features import read_features
+        from ..select.selection_list import read_selection
+        feats = dict(items)["features"]
+        ids, vectors = read_features(feats)
+        panels = _split_items(items, "selection")
+        scores = dict(_split_items(items, "scores"))
+        anchors_s, anchors_t = None, None
+        for label, _ in panels:
+            z = np.load(scores[label])
+            anchors_s = z["source_anchors"] if anchors_s is None else anchors_s
+            if "target_anchors" in z:
+                anchors_t = z["target_anchors"]
+        pos = {i: n for n, i in enumerate(ids)}
+        selected = {label: np.isin(np.arange(len(ids)), [pos[e["id"]] for e in read_selection(path)["selected"]])
+                    for label, path in panels}
+        plot_tsne_panels(vectors, selected, anchors_s, anchors_t, prefix, title, int(cfg["seed"]),
+                         float(fcfg.get("tsne_perplexity", 30)))
+    elif kind == "regions":
+        ds = _target_train(cfg)
+        masks = {label: _image_masks(path, ds) for label, path in _split_items(items, "masks")}
+        first = next(iter(masks.values()))
+        shown = [i for i in ds.ids if i in first][: int(fcfg.get("images", 4))]
+        if not shown:
+            raise ValueError(f"{name}: the first selection labels no pixel")
+        rows = []
+        for image_id in shown:
+            n = ds.ids.index(image_id)
+            img = ds.image(n)
+            h, w = img.shape[:2]
+            rows.append([img, colourize(ds.label(n), ds.label_space)] +
+                        [overlay_mask(img, m.get(image_id, np.zeros((h, w), bool))) for m in masks.values()])
+        plot_image_grid(rows, shown, ["image", "ground truth"] + list(masks), prefix, title,
+                        {"image": ds.kind, "ground truth": ds.kind, **dict(_split_items(items, "masks"))})
+    elif kind == "qualitative":
+        from ..data.datasets import open_dataset
+        from ..evaluate import predict
+        models = _split_items(items, "model")
+        indices = list(range(int(fcfg.get("images", 4))))
+        preds, space = {}, None
+        for label, ckpt in models:
+            preds[label], space = predict(cfg, ckpt, cfg["target"], indices, threads=threads)
+        ds = open_dataset(cfg, cfg["target"], cfg["evaluation"]["split"], space)
+        indices = indices[: len(ds)]
+        rows = [[ds.image(i), colourize(ds.label(i), space)] + [colourize(p[n], space) for p in preds.values()]
+                for n, i in enumerate(indices)]
+        plot_image_grid(rows, [ds.ids[i] for i in indices], ["image", "ground truth"] + list(preds), prefix, title,
+                        {"image": f"{ds.kind} {ds.split}", "ground truth": f"{ds.kind} {ds.split}", **dict(models)})
+    elif kind == "class_frequency":
+        ds = _target_train(cfg)
+        names = class_names(ds.label_space)
+        pos = {i: n for n, i in enumerate(ds.ids)}
+        everything = {i: np.ones(ds.image_size(), bool) for i in ds.ids}
+        series = [("all target training pixels", everything)]
+        series += [(label, _image_masks(path, ds)) for label, path in
+                   _split_items(items, "masks") + _split_items(items, "selection")]
+        rows = []
+        for label, masks in series:
+            frac = labelled_class_fraction(lambda i: ds.label(pos[i]), masks, len(names))
+            rows += [{"series": label, "class": c, "fraction": float(f)} for c, f in zip(names, frac)]
+        plot_class_frequency(pd.DataFrame(rows), prefix, title)
+    else:
+        raise ValueError(f"figure '{name}' has unknown kind '{kind}'")
