@@ -99,8 +99,21 @@ TABLE_ROWS["d2ada_table_s4"] = {
 }
 TABLE_ROWS["mcu_table1"] = {f"b{b}": f"finetune/mcu/{b}/mcu/round{ROUNDS}" for b in ["1.7", "3.4", "6.8", "16.8"]}
 TABLE_ROWS["mcu_table4"] = {"mada": f"finetune/mada/{BUDGET}/stage2", "mcu": f"finetune/mcu/{BUDGET}/mcu/round{ROUNDS}"}
+# the computable rows of each paper's main comparison table (rows of table1_gta / table1_synthia)
+_T1 = TABLE_ROWS["table1_gta"]
+_AADA = f"finetune/aada/{BUDGET}/stage1"
+TABLE_ROWS["mada_table1"] = {"adaptseg": _T1["adaptseg"], "aada": _AADA, "mada_full": _T1["mada_full"]}
+TABLE_ROWS["mada_table2"] = dict(TABLE_ROWS["mada_table1"])
+TABLE_ROWS["madav2_table1"] = {"aada": _AADA, **{k: _T1[k] for k in ["adaptseg", "mada_full", "ripu_ra", "d2ada", "madav2", "fully_supervised"]}}
+TABLE_ROWS["ripu_table1"] = {"aada": _AADA, **{k: _T1[k] for k in ["source_only", "ripu_pa", "ripu_ra_2p2", "mada_full", "ripu_ra", "fully_supervised"]}}
+TABLE_ROWS["ripu_table2"] = dict(TABLE_ROWS["ripu_table1"])
+TABLE_ROWS["d2ada_table1"] = {k: _T1[k] for k in ["adaptseg", "mada_full", "d2ada", "fully_supervised"]}
+TABLE_ROWS["ripu_table4"] = {
+    "ours_pa": f"finetune/ripu_pa/{BUDGET}/stage1/round{ROUNDS}",
+    "ours_ra": f"finetune/ripu_ra/2.2/stage1/round{ROUNDS}",
+}
 # the source dataset of each table (default gta5)
-TABLE_SOURCE = {"table1_synthia": "synthia"}
+TABLE_SOURCE = {"table1_synthia": "synthia", "mada_table2": "synthia", "ripu_table2": "synthia"}
 TABLE_FILES = ["csv", "md", "tex", "html", "metrics.json", "miou.csv"]
 
 

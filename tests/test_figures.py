@@ -99,3 +99,12 @@ def test_synthia_table_reads_synthia_published_values(tmp_path):
     assert rep.loc["ripu_ra", "published mIoU"] == 71.4
     assert rep.loc["random", "published in"] == ""          # no SYNTHIA number printed for it
     assert rep["mIoU13"].tolist() == [33.0, 33.0, 33.0]
+
+
+def test_per_paper_tables_read_their_published_values(tmp_path):
+    ev = {k: _eval(tmp_path / f"{k}.json", 20.0, 25.0) for k in ("adaptseg", "aada", "mada_full")}
+    df, _, _ = build_table("mada_table2", ev)              # SYNTHIA: 16-class mIoU and mIoU*
+    assert df.loc[df["row"] == "aada", "published mIoU"].tolist() == [61.9]
+    assert df.loc[df["row"] == "aada", "published mIoU13"].tolist() == [66.2]
+    df, _, _ = build_table("mada_table1", {"aada": _eval(tmp_path / "g.json", 20.0)})
+    assert df.loc[(df["row"] == "aada") & (df["values"] != "published"), "published mIoU"].tolist() == [59.3]

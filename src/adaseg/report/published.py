@@ -207,3 +207,32 @@ PUBLISHED_CURVES = {
         },
     },
 }
+
+# The computable rows of each paper's main comparison table (mIoU; per-class values where the row
+# above already holds them). UDA and semi-supervised rows of those tables are not computed here.
+PUBLISHED_GTA.update({
+    "mada_t1_aada": dict(PUBLISHED_GTA["mada_t4_aada"], reference=f"{MADA}, Table 1 (AADA) = Table 4 (AADA)"),
+    "madav2_t1_aada": _miou(62.5, f"{MADAV2}, Table 1(a) (AADA (5%))"),
+    "madav2_t1_mada": _miou(64.9, f"{MADAV2}, Table 1(a) (MADA (5%))"),
+    "madav2_t1_ripu": _miou(71.2, f"{MADAV2}, Table 1(a) (RIPU (5%))"),
+    "madav2_t1_d2ada": _miou(71.3, f"{MADAV2}, Table 1(a) (D2ADA* (5%), D2ADA's protocol)"),
+    "madav2_t1_full": _miou(71.9, f"{MADAV2}, Table 1(a) (Fully Supervised)"),
+    "ripu_t1_source_only": _miou(36.6, f"{RIPU}, Table 1 (Source Only), DeepLab-v2"),
+    "ripu_t1_full_v3": _miou(71.9, f"{RIPU}, Table 1 (Fully Supervised), DeepLab-v3+"),
+    "d2ada_t1_adaptseg": _miou(42.4, f"{D2ADA}, Table 1(a) (AdaptSeg)"),
+    "d2ada_t1_mada": _miou(64.9, f"{D2ADA}, Table 1(a) (MADA (V3+, 5%))"),
+    "d2ada_t1_target_only": _miou(73.2, f"{D2ADA}, Table 1(a) (Target only, DeepLabV3+; no source data)"),
+    "ripu_t4_pa": _miou(64.9, f"{RIPU}, Table 4 (Ours, 40 pixels; no L_cr, L_nl), DeepLab-v2"),
+    "ripu_t4_ra": _miou(68.5, f"{RIPU}, Table 4 (Ours, 2.2% regions; no L_cr, L_nl), DeepLab-v2"),
+})
+
+
+def _miou13(miou, miou13, reference: str) -> dict:
+    return dict(iou=None, miou=miou, miou13=miou13, reference=reference)
+
+
+PUBLISHED_SYNTHIA.update({
+    "mada_t2_aada": _miou13(61.9, 66.2, f"{MADA}, Table 2 (AADA)"),
+    "ripu_t2_source_only": _miou13(34.9, 40.3, f"{RIPU}, Table 2 (Source Only), DeepLab-v2"),
+    "ripu_t2_full_v3": _miou13(72.2, 77.1, f"{RIPU}, Table 2 (Fully Supervised), DeepLab-v3+"),
+})
