@@ -316,16 +316,14 @@ def test_table_figure_and_report_targets(pipeline):
     assert set(pub["series"]) == {"mada", "madav2"} and pub["source"].str.contains("Table 5").all()
     wide = pd.read_csv(fig / "budget_curves.wide.csv")
     assert list(wide.columns) == ["x", "mada", "madav2", "random"] and wide["x"].tolist() == [10.0, 20.0]
-    w, h = _png(fig / "budget_curves.png")          # 6 x 4 in at 100 dpi, tight bounding box
-    assert 450 <= w <= 800 and 300 <= h <= 500, (w, h)
+    assert _png(fig / "budget_curves.png") == (600, 400)     # 6 x 4 in at 100 dpi
     assert (fig / "budget_curves.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     # t-SNE: both panels hold the 20 target images (2 selected each) and the 3 + 3 anchors
     tsne = pd.read_csv(fig / "madav2_fig4.csv")
     for panel, part in tsne.groupby("panel"):
         counts = part["kind"].value_counts().to_dict()
         assert counts == {"target": 18, "selected": 2, "source anchor": 3, "target anchor": 3}, (panel, counts)
-    w, h = _png(fig / "madav2_fig4.png")
-    assert w > 1.5 * h
+    assert _png(fig / "madav2_fig4.png") == (1000, 500)      # two 5 x 5 in panels
     # class frequency: one distribution per series, each summing to 1
     freq = pd.read_csv(fig / "ripu_fig5.csv")
     assert freq.groupby("series")["fraction"].sum().round(6).eq(1.0).all()
@@ -333,7 +331,9 @@ def test_table_figure_and_report_targets(pipeline):
     # qualitative: figures.images rows of image, ground truth and one column per model
     qual = pd.read_csv(fig / "mada_fig3.csv")
     assert list(qual.columns) == ["image id", "image", "ground truth", "AdaptSeg", "MADA"] and len(qual) == 2
-    _png(fig / "mada_fig3.png")
+    # 4 columns of 2.4 in (+ 0.3), 2 rows of 2.4 x 32/64 in (+ 0.6 for the titles)
+    assert _png(fig / "mada_fig3.png") == (990, 300)
+    assert _png(fig / "ripu_fig5.png") == (855, 360)         # 19 classes x 0.45 in, 3.6 in high
     # rounds curve of D2ADA Fig. 3: x = % of target pixels after each round
     rounds = pd.read_csv(fig / "d2ada_fig3.csv")
     assert sorted(rounds.loc[rounds["values"] == "reproduced (adaseg)", "x"].unique()) == [5.0, 10.0]

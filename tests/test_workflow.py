@@ -57,7 +57,10 @@ def test_dvc_repro_metrics_plots_and_remote(tmp_path):
     plots = subprocess.run(dvc + ["plots", "show", "--json"], cwd=work, env=env, capture_output=True, text=True)
     assert plots.returncode == 0, plots.stderr
     rendered = json.loads(plots.stdout)
-    assert {"budget_curves", "d2ada_rounds"} <= set(rendered), list(rendered)
+    assert not rendered.get("errors"), rendered.get("errors")
+    assert {"budget_curves", "d2ada_rounds"} <= set(rendered["data"]), list(rendered["data"])
+    curve = rendered["data"]["budget_curves"][0]["content"]["data"]["values"]
+    assert {v["field"] for v in curve} == {"random", "mada", "madav2"} and {v["x"] for v in curve} == {"10.0", "20.0"}
     html = subprocess.run(dvc + ["plots", "show", "-o", str(tmp_path / "plots")], cwd=work, env=env,
                           capture_output=True, text=True)
     assert html.returncode == 0 and (tmp_path / "plots" / "index.html").stat().st_size > 0, html.stderr

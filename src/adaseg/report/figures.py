@@ -32,9 +32,15 @@ def save_figure(fig, prefix: str | Path, data: pd.DataFrame) -> None:
     prefix = Path(prefix)
     for ext in ("png", "svg"):
         with atomic_path(prefix.with_suffix(f".{ext}")) as tmp:
-            fig.savefig(tmp, format=ext, dpi=FIGURE_DPI, bbox_inches="tight")
+            fig.savefig(tmp, format=ext, dpi=FIGURE_DPI)  # fixed canvas: figsize x FIGURE_DPI pixels
     write_text(prefix.with_suffix(".csv"), data.to_csv(index=False))
     _pyplot().close(fig)
+
+
+def _wrap(title: str, width_inches: float) -> str:
+    """A title broken into lines that fit a figure `width_inches` wide at font size 9."""
+    import textwrap
+    return textwrap.fill(title, max(30, int(width_inches * 13)))
 
 
 def class_names(label_space: str) -> tuple[str, ...]:
@@ -73,7 +79,7 @@ def plot_curves(data: pd.DataFrame, prefix: str | Path, title: str, xlabel: str,
                 published: pd.DataFrame | None = None, logx: bool = False) -> None:
     """One line per series (reproduced, solid); published values, if given, dashed and labelled."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     names = list(dict.fromkeys(list(data["series"]) + ([] if published is None else list(published["series"]))))
     colour = {n: f"C{i % 10}" for i, n in enumerate(names)}  # a series keeps its colour in both styles
     for series, part in data.groupby("series", sort=False):
@@ -86,7 +92,7 @@ def plot_curves(data: pd.DataFrame, prefix: str | Path, title: str, xlabel: str,
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_wrap(title, 6), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     out = data if published is None else pd.concat(
@@ -127,7 +133,7 @@ def plot_tsne_panels(target: np.ndarray, selected: dict[str, np.ndarray], source
         frames.append(pd.DataFrame({"panel": panel, "kind": k, "x": emb[:, 0], "y": emb[:, 1]}))
     data = pd.concat(frames, ignore_index=True)
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(selected), figsize=(5 * len(selected), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(selected), figsize=(5 * len(selected), 5), squeeze=False, layout="constrained")
     style = {"target": dict(c="0.7", s=10, marker="o"), "selected": dict(c="tab:red", s=18, marker="o"),
              "source anchor": dict(c="tab:blue", s=120, marker="*"),
              "target anchor": dict(c="tab:green", s=70, marker="^")}
@@ -140,7 +146,7 @@ def plot_tsne_panels(target: np.ndarray, selected: dict[str, np.ndarray], source
         ax.set_xticks([])
         ax.set_yticks([])
         ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(_wrap(title, 5 * len(selected)), fontsize=9)
     save_figure(fig, prefix, data)
     return data
 
@@ -153,9 +159,9 @@ def plot_image_grid(rows: list[list[np.ndarray]], row_titles: list[str], col_tit
     images shown and the file behind every column (`sources`: column -> file)."""
     plt = _pyplot()
     h, w = rows[0][0].shape[:2]
-    scale = 2.4 / max(h, w) * max(w, h / 2)
-    fig, axes = plt.subplots(len(rows), len(col_titles), squeeze=False,
-                             figsize=(scale * len(col_titles) * w / max(h, w) + 0.5, scale * len(rows) * h / max(h, w) + 0.6))
+    panel = 2.4  # inches per image column; rows keep the images' aspect ratio
+    fig, axes = plt.subplots(len(rows), len(col_titles), squeeze=False, layout="constrained",
+                             figsize=(panel * len(col_titles) + 0.3, panel * h / w * len(rows) + 0.6))
     for i, row in enumerate(rows):
         for j, img in enumerate(row):
             ax = axes[i][j]
@@ -166,7 +172,7 @@ def plot_image_grid(rows: list[list[np.ndarray]], row_titles: list[str], col_tit
                 ax.set_title(col_titles[j], fontsize=7)
             if j == 0:
                 ax.set_ylabel(row_titles[i], fontsize=6)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(_wrap(title, fig.get_figwidth()), fontsize=9)
     data = pd.DataFrame([{"image id": r, **{c: sources.get(c, "") for c in col_titles}} for r in row_titles])
     save_figure(fig, prefix, data)
 
@@ -185,7 +191,7 @@ def plot_class_frequency(freq: pd.DataFrame, prefix: str | Path, title: str) -> 
     classes = list(dict.fromkeys(freq["class"]))
     series = list(dict.fromkeys(freq["series"]))
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(classes)), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(classes)), 3.6), layout="constrained")
     x = np.arange(len(classes))
     for i, s in enumerate(series):
         part = freq[freq["series"] == s].set_index("class").reindex(classes)
@@ -193,7 +199,7 @@ def plot_class_frequency(freq: pd.DataFrame, prefix: str | Path, title: str) -> 
     ax.set_xticks(x, classes, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("labelled pixels (%)")
     ax.set_yscale("log")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(_wrap(title, fig.get_figwidth()), fontsize=9)
     ax.legend(fontsize=7)
     save_figure(fig, prefix, freq)
 
