@@ -164,6 +164,7 @@ def figure_items(name):
 
 
 def shared_files(source):
+    """The files a DVC remote shares for a source (rule shared_<source>, dvc.yaml warmup/selections stages)."""
     feats = f"{R}/{source}/features/{INIT}"
     sel = f"{R}/{source}/select"
     return (

@@ -120,6 +120,7 @@ TABLE_FILES = ["csv", "md", "tex", "html", "metrics.json", "miou.csv"]
 rule table:
     input:
         unpack(table_inputs),
+        target_data=dataset_input(TARGET),
     output:
         csv=f"{R}/tables/{{table}}.csv",
         md=f"{R}/tables/{{table}}.md",
@@ -133,7 +134,7 @@ rule table:
     params:
         config=CONFIG_JSON,
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        rows=lambda wc, input: " ".join(f"--row {k}={v}" for k, v in input.items()),
+        rows=lambda wc: " ".join(f"--row {k}={v}" for k, v in table_inputs(wc).items()),
         title=lambda wc: table_title(wc.table),
     log:
         f"{LOGS}/tables/{{table}}.log",

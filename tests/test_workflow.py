@@ -4,7 +4,13 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
+import pytest
+import yaml
+
 from conftest import ROOT, cli_env
+
+DVC = [sys.executable, "-m", "dvc"]
 
 
 def test_snakemake_lint_is_clean():
@@ -34,22 +40,29 @@ def _workflow_copy(dest):
     return dest
 
 
-def test_dvc_repro_metrics_plots_and_remote(tmp_path):
-    """`dvc repro report` in a clean copy (tiny config) regenerates the proxy data, the headline table
-    and the report; `dvc metrics show` prints the mIoUs, `dvc plots show` renders the budget curves;
-    `dvc push` to a local-folder remote and `dvc pull` into a second copy restore the warm-up
-    checkpoints and selection lists byte for byte, and that copy's pipeline reuses them."""
-    import hashlib
-
-    dvc = [sys.executable, "-m", "dvc"]
+@pytest.fixture(scope="module")
+def dvc_workspace(tmp_path_factory):
+    """`dvc repro report` in a clean copy of the workflow (tiny config): proxy data, warm-up, selections,
+    the headline table and the HTML report with its figures."""
+    work = _workflow_copy(tmp_path_factory.mktemp("dvc") / "work")
     env = cli_env()
-    work = _workflow_copy(tmp_path / "work")
-    subprocess.run(dvc + ["init", "--no-scm", "-q"], cwd=work, env=env, check=True)
-    run = subprocess.run(dvc + ["repro", "report"], cwd=work, env=env, capture_output=True, text=True, timeout=1200)
+    subprocess.run(DVC + ["init", "--no-scm", "-q"], cwd=work, env=env, check=True)
+    run = subprocess.run(DVC + ["repro", "report"], cwd=work, env=env, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (work / "data" / "proxy" / "gta5" / "images").is_dir()
     assert (work / "results" / "tables" / "table1_gta.md").is_file()
     assert (work / "results" / "report.html").stat().st_size > 0
+    return work, yaml.safe_load((work / "config.yaml").read_text())
+
+
+def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):
+    """`dvc metrics show` prints the mIoUs, `dvc plots show` renders the budget curves; `dvc push` to a
+    local-folder remote and `dvc pull` into a second copy restore the warm-up checkpoints and
+    selection lists byte for byte, and that copy's pipeline reuses them."""
+    import hashlib
+
+    work, _ = dvc_workspace
+    dvc, env = DVC, cli_env()
     shown = subprocess.run(dvc + ["metrics", "show"], cwd=work, env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     for row in ("source_only.mIoU", "adaptseg.mIoU", "mada_full.mIoU", "fully_supervised.mIoU"):
@@ -100,3 +113,72 @@ def test_dvc_repro_metrics_plots_and_remote(tmp_path):
                        "results/gta5/features/warmup/adaptseg/target.h5"]
     for rel in reused:
         assert not any(rel in out for out in outputs), rel
+
+
+def _png(path):
+    from PIL import Image
+    import numpy as np
+
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        arr = np.asarray(im.convert("RGB"))
+    assert arr.std() > 10  # not a blank canvas
+    return arr.shape[1], arr.shape[0]
+
+
+def test_table_figure_and_report_targets(dvc_workspace):
+    """One sweep table, the figures of the report and the HTML report, built on the tiny config: rows and
+    columns from this run's files, published values labelled, images of the expected size."""
+    work, cfg = dvc_workspace
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "madav2_table5"], cwd=work, env=cli_env(),
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    res = work / "results"
+    # table: one row per budget of figures.budgets + the fully supervised 100%
+    df = pd.read_csv(res / "tables" / "madav2_table5.csv")
+    assert df["row"].tolist() == ["b10", "b20", "b100"]
+    assert df["published mIoU"].tolist() == [66.5, 67.3, 71.9]
+    assert df["source"].str.endswith(("madav2/10/stage1.json", "madav2/20/stage1.json", "full/100/stage1.json")).all()
+    for _, r in df.iterrows():
+        assert pd.read_json(work / r["source"], typ="series")["miou"] == pytest.approx(r["mIoU"])
+    assert "Protocol:" in (res / "tables" / "madav2_table5.md").read_text()
+    html = (res / "tables" / "table1_gta.html").read_text()
+    assert "Reproduced by this pipeline" in html and "labelled as published" in html and "Protocol:" in html
+    fig = res / "figures"
+    # budget curves: reproduced points from the evaluation files, published ones labelled
+    curves = pd.read_csv(fig / "budget_curves.csv")
+    rep = curves[curves["values"] == "reproduced (adaseg)"]
+    assert set(rep["series"]) == {"random", "mada", "madav2", "fully supervised"}
+    assert sorted(rep.loc[rep["series"] == "mada", "x"]) == [10.0, 20.0]
+    for _, r in rep.iterrows():
+        assert pd.read_json(work / r["source"], typ="series")["miou"] == pytest.approx(r["mIoU"])
+    pub = curves[curves["values"] == "published"]
+    assert set(pub["series"]) == {"mada", "madav2"} and pub["source"].str.contains("Table 5").all()
+    wide = pd.read_csv(fig / "budget_curves.wide.csv")
+    assert list(wide.columns) == ["x", "mada", "madav2", "random"] and wide["x"].tolist() == [10.0, 20.0]
+    assert _png(fig / "budget_curves.png") == (600, 400)     # 6 x 4 in at 100 dpi
+    assert (fig / "budget_curves.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    # t-SNE: both panels hold the 20 target images (2 selected each) and the 3 + 3 anchors
+    tsne = pd.read_csv(fig / "madav2_fig4.csv")
+    for panel, part in tsne.groupby("panel"):
+        counts = part["kind"].value_counts().to_dict()
+        assert counts == {"target": 18, "selected": 2, "source anchor": 3, "target anchor": 3}, (panel, counts)
+    assert _png(fig / "madav2_fig4.png") == (1000, 500)      # two 5 x 5 in panels
+    # class frequency: one distribution per series, each summing to 1
+    freq = pd.read_csv(fig / "ripu_fig5.csv")
+    assert freq.groupby("series")["fraction"].sum().round(6).eq(1.0).all()
+    assert freq["class"].nunique() == 19 and freq["series"].nunique() == 6
+    # qualitative: figures.images rows of image, ground truth and one column per model
+    qual = pd.read_csv(fig / "mada_fig3.csv")
+    assert list(qual.columns) == ["image id", "image", "ground truth", "AdaptSeg", "MADA"] and len(qual) == 2
+    # 4 columns of 2.4 in (+ 0.3), 2 rows of 2.4 x 32/64 in (+ 0.6 for the titles)
+    assert _png(fig / "mada_fig3.png") == (990, 300)
+    assert _png(fig / "ripu_fig5.png") == (855, 360)         # 19 classes x 0.45 in, 3.6 in high
+    # rounds curve of D2ADA Fig. 3: x = % of target pixels after each round
+    rounds = pd.read_csv(fig / "d2ada_fig3.csv")
+    assert sorted(rounds.loc[rounds["values"] == "reproduced (adaseg)", "x"].unique()) == [5.0, 10.0]
+    # the report holds every table and figure of config `report`, with captions
+    report = (res / "report.html").read_text()
+    for name in cfg["report"]["figures"]:
+        assert f"{name}.png" in report, name
+    assert "table1_gta.html" in report and "Drawn from the files listed" in report

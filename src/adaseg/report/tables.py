@@ -351,9 +351,13 @@ def to_html(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> str:
     return "<html><body>\n" + "\n".join(parts) + "\n</body></html>\n"
 
 
-def write_table(name: str, evals: dict[str, str], prefix: str | Path, budget: float = 5, rounds: int = 5
-                ) -> pd.DataFrame:
+def write_table(name: str, evals: dict[str, str], prefix: str | Path, budget: float = 5, rounds: int = 5,
+                resolution: str | None = None) -> pd.DataFrame:
+    """PREFIX.csv/.md/.tex/.html, .metrics.json and .miou.csv; `resolution` (the evaluation images'
+    size) is added to the protocol footnote."""
     df, title, note = build_table(name, evals, budget, rounds)
+    if resolution:
+        note += f" Evaluation resolution: {resolution}."
     if df.empty:
         raise ValueError(f"{name}: no rows")
     classes = read_json(next(iter(evals.values())))["classes"]
