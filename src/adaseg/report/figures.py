@@ -333,12 +333,13 @@ def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str 
         from ..data.datasets import open_dataset
         from ..evaluate import predict
         models = _split_items(items, "model")
-        indices = list(range(int(fcfg.get("images", 4))))
+        split = cfg["evaluation"]["split"]
+        n_val = len(open_dataset(cfg, cfg["target"], split, with_labels=False))
+        indices = list(range(min(int(fcfg.get("images", 4)), n_val)))
         preds, space = {}, None
         for label, ckpt in models:
             preds[label], space = predict(cfg, ckpt, cfg["target"], indices, threads=threads)
-        ds = open_dataset(cfg, cfg["target"], cfg["evaluation"]["split"], space)
-        indices = indices[: len(ds)]
+        ds = open_dataset(cfg, cfg["target"], split, space)
         rows = [[ds.image(i), colourize(ds.label(i), space)] + [colourize(p[n], space) for p in preds.values()]
                 for n, i in enumerate(indices)]
         plot_image_grid(rows, [ds.ids[i] for i in indices], ["image", "ground truth"] + list(preds), prefix, title,
