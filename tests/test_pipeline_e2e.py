@@ -276,3 +276,21 @@ def test_every_paper_table_is_a_target(tmp_path):
     assert "results/synthia/eval/finetune/mcu/10/mcu/round2.json" in out
     assert "results/report.html" in out
 
+
+
+def test_sweep_variant_on_the_strategy_path(pipeline):
+    """`mada+src_anchors_2` selects with 2 source anchors (tiny default 3); `mada+tgt_anchors_2` fits 2
+    target anchors for its stage 2; both through Snakemake, as the anchor-count figures run them."""
+    import numpy as np
+
+    tmp, cfg, cfg_path = pipeline
+    res = tmp / "results" / "gta5"
+    scores = res / "select" / "mada+src_anchors_2" / "10" / "scores.npz"
+    stage2 = res / "finetune" / "mada+tgt_anchors_2" / "10" / "stage2.pt"
+    run = _snakemake(tmp, cfg_path, str(scores), str(stage2))
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert np.load(scores)["source_anchors"].shape[0] == 2
+    assert np.load(res / "select" / "mada" / "10" / "scores.npz")["source_anchors"].shape[0] == 3
+    assert np.load(res / "finetune" / "mada+tgt_anchors_2" / "10" / "target_anchors.npz")["anchors"].shape[0] == 2
+    log = (tmp / "results" / "logs" / "gta5" / "finetune" / "mada+tgt_anchors_2_10_stage2.log").read_text()
+    assert "anchor=" in log
