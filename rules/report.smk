@@ -98,6 +98,12 @@ TABLE_ROWS["d2ada_table_s4"] = {
     for a in [0.0, 0.25, 0.5, 0.75, 1.0]
 }
 TABLE_ROWS["mcu_table1"] = {f"b{b}": f"finetune/mcu/{b}/mcu/round{ROUNDS}" for b in ["1.7", "3.4", "6.8", "16.8"]}
+TABLE_ROWS["mcu_table2"] = dict(TABLE_ROWS["mcu_table1"])
+TABLE_ROWS["d2ada_table_s5"] = {
+    f"{policy}_r{r}": f"finetune/d2ada/{BUDGET}/{objective}/round{r}"
+    for policy, objective in [("even", "stage1+d2ada_d"), ("half", "stage1")]
+    for r in sorted({1, (ROUNDS + 1) // 2, ROUNDS})
+}
 TABLE_ROWS["mcu_table4"] = {"mada": f"finetune/mada/{BUDGET}/stage2", "mcu": f"finetune/mcu/{BUDGET}/mcu/round{ROUNDS}"}
 # the computable rows of each paper's main comparison table (rows of table1_gta / table1_synthia)
 _T1 = TABLE_ROWS["table1_gta"]
@@ -113,7 +119,7 @@ TABLE_ROWS["ripu_table4"] = {
     "ours_ra": f"finetune/ripu_ra/2.2/stage1/round{ROUNDS}",
 }
 # the source dataset of each table (default gta5)
-TABLE_SOURCE = {"table1_synthia": "synthia", "mada_table2": "synthia", "ripu_table2": "synthia"}
+TABLE_SOURCE = {"table1_synthia": "synthia", "mada_table2": "synthia", "ripu_table2": "synthia", "mcu_table2": "synthia"}
 TABLE_FILES = ["csv", "md", "tex", "html", "metrics.json", "miou.csv"]
 
 

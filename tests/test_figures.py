@@ -108,3 +108,10 @@ def test_per_paper_tables_read_their_published_values(tmp_path):
     assert df.loc[df["row"] == "aada", "published mIoU13"].tolist() == [66.2]
     df, _, _ = build_table("mada_table1", {"aada": _eval(tmp_path / "g.json", 20.0)})
     assert df.loc[(df["row"] == "aada") & (df["values"] != "published"), "published mIoU"].tolist() == [59.3]
+
+
+def test_synthia_budget_table_has_only_the_13_class_published_value(tmp_path):
+    df, _, _ = build_table("mcu_table2", {"b1.7": _eval(tmp_path / "m.json", 20.0, 22.0)})
+    row = df.iloc[0]
+    assert row["method"] == "ADA-MCU, 1.7% of the target pixels" and row["published mIoU13"] == 66.2
+    assert pd.isna(row["published mIoU"]) and "Table II" in row["published in"]

@@ -236,3 +236,13 @@ PUBLISHED_SYNTHIA.update({
     "ripu_t2_source_only": _miou13(34.9, 40.3, f"{RIPU}, Table 2 (Source Only), DeepLab-v2"),
     "ripu_t2_full_v3": _miou13(72.2, 77.1, f"{RIPU}, Table 2 (Fully Supervised), DeepLab-v3+"),
 })
+
+# D2ADA supplementary Table 5: budget scheduling between density and uncertainty (G, DeepLab-v3+).
+PUBLISHED_GTA.update({f"d2ada_ts5_{policy}_{r}": _miou(v, f"{D2ADA}, supplementary Table 5 ({name}), {r}%")
+                      for policy, name, vals in [("even", "Even Distribution", (63.30, 69.66, 71.15)),
+                                                 ("half", "Half Decay", (64.03, 69.86, 71.25))]
+                      for r, v in zip((1, 3, 5), vals)})
+# ADA-MCU Table II ("Ours", SYNTHIA -> Cityscapes, 13-class mIoU only, DeepLab-v2, CycleGAN source).
+PUBLISHED_SYNTHIA.update({f"mcu_t2_{b}": dict(iou=None, miou=None, miou13=v,
+                                              reference=f"{MCU}, Table II (Ours, {b}% pixels, mIoU over 13 classes), DeepLab-v2")
+                          for b, v in [("1.7", 66.2), ("3.4", 69.1), ("6.8", 70.6), ("16.8", 73.1)]})

@@ -245,7 +245,19 @@ TABLES["ripu_table4"] = (
      "ours_ra": ("Ours (RA 2.2%, {rounds} rounds, CE only)", "ripu_t4_ra")},
     _ABLATION_NOTE + " RAND, ENT and SCONF at region/pixel level are not implemented here (image-level "
     "versions are in table_selection_gta).")
-TABLE_PUBLISHED.update({"mada_table2": "PUBLISHED_SYNTHIA", "ripu_table2": "PUBLISHED_SYNTHIA"})
+TABLES["d2ada_table_s5"] = (
+    "D2ADA supplementary Table 5: scheduling of the density / uncertainty split over the rounds "
+    "(GTA5 -> Cityscapes), after rounds 1, 3 and 5 of 5",
+    {f"{p}_r{r}": (f"{name}, round {r}", f"d2ada_ts5_{p}_{r}")
+     for p, name in [("even", "Even distribution (alpha 0.5, beta 0)"), ("half", "Half decay (eq. 7, D2ADA)")]
+     for r in (1, 2, 3, 4, 5)},
+    _ABLATION_NOTE + " Linear decay is not expressible with eq. 7 and is not run.")
+TABLES["mcu_table2"] = (
+    "ADA-MCU Table II: ADA-MCU at several pixel budgets (SYNTHIA -> Cityscapes), mIoU over 16 and 13 classes",
+    lambda key: (f"ADA-MCU, {key[1:]}% of the target pixels", f"mcu_t2_{key[1:]}"),
+    TABLES["mcu_table1"][2])
+TABLE_PUBLISHED.update({"mada_table2": "PUBLISHED_SYNTHIA", "ripu_table2": "PUBLISHED_SYNTHIA",
+                        "mcu_table2": "PUBLISHED_SYNTHIA"})
 
 
 def _fmt(v) -> str:
