@@ -88,8 +88,12 @@ def plot_curves(data: pd.DataFrame, prefix: str | Path, title: str, xlabel: str,
         for series, part in published.groupby("series", sort=False):
             ax.plot(part["x"], part["mIoU"], marker="x", linestyle="--", color=colour[series],
                     label=f"{series} (published)")
-    if logx:
+    if logx:  # log axis ticked at the plotted x values, written as plain numbers
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
         ax.set_xscale("log")
+        ax.set_xticks(sorted(set(data["x"]) | (set() if published is None else set(published["x"]))))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(_wrap(title, 6), fontsize=9)
