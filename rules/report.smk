@@ -1,4 +1,6 @@
 # Tables built from evaluation files only; published numbers sit in columns labelled published.
+from adaseg.report.published import D2ADA_ALPHA, RIPU_SWEEPS
+
 TABLE_ROWS = {
     "table1_gta": {
         "source_only": "warmup/source_only",
@@ -84,18 +86,14 @@ for _paper in ["mada", "madav2"]:
         "b100": "finetune/full/100/stage1",
     }
 # one-parameter sweeps at the papers' values (variants <sweep>_<value>, src/adaseg/ablations.py)
-RIPU_SWEEP_VALUES = {
-    "ripu_table7": ("ripu_tau", [0.01, 0.02, 0.05, 0.08, 0.1, 0.2]),
-    "ripu_table8": ("ripu_alpha1", [0.0, 0.05, 0.1, 0.2, 0.5, 1.0]),
-    "ripu_table9": ("ripu_alpha2", [0.0, 0.1, 0.5, 1.0, 1.5, 2.0]),
-}
-for _table, (_sweep, _values) in RIPU_SWEEP_VALUES.items():
-    TABLE_ROWS[_table] = {
-        sweep_variant(_sweep, v): f"finetune/ripu_ra/2.2/ripu+{sweep_variant(_sweep, v)}/round{ROUNDS}" for v in _values
+for _sweep, (_table, _, _points) in RIPU_SWEEPS.items():
+    TABLE_ROWS[f"ripu_table{_table.split()[-1]}"] = {
+        sweep_variant(_sweep, v): f"finetune/ripu_ra/2.2/ripu+{sweep_variant(_sweep, v)}/round{ROUNDS}"
+        for v, _ in _points
     }
 TABLE_ROWS["d2ada_table_s4"] = {
     sweep_variant("d2ada_alpha", a): f"finetune/d2ada/{BUDGET}/stage1+{sweep_variant('d2ada_alpha', a)}/round1"
-    for a in [0.0, 0.25, 0.5, 0.75, 1.0]
+    for a, _, _ in D2ADA_ALPHA
 }
 TABLE_ROWS["mcu_table1"] = {f"b{b}": f"finetune/mcu/{b}/mcu/round{ROUNDS}" for b in ["1.7", "3.4", "6.8", "16.8"]}
 TABLE_ROWS["mcu_table2"] = dict(TABLE_ROWS["mcu_table1"])

@@ -59,19 +59,26 @@ def sweep_variant(sweep: str, value) -> str:
     return f"{sweep}_{sweep_token(value)}"
 
 
-def _parse_sweep(name: str) -> dict | None:
-    for sweep, (key, kind) in SWEEPS.items():
+def parse_sweep_variant(name: str) -> tuple[str, int | float] | None:
+    """'ripu_tau_0p05' -> ('ripu_tau', 0.05); None if `name` is not a sweep point (unknown sweep, a
+    value that does not parse, a non-canonical spelling)."""
+    for sweep, (_, kind) in SWEEPS.items():
         if name.startswith(sweep + "_"):
             token = name[len(sweep) + 1:]
             try:
                 value = kind(token.replace("p", ".").replace("m", "-"))
             except ValueError:
                 return None
-            if sweep_token(value) != token:
-                return None
-            section, field = key.split(".")
-            return {section: {field: value}}
+            return (sweep, value) if sweep_token(value) == token else None
     return None
+
+
+def _sweep_overrides(name: str) -> dict | None:
+    parsed = parse_sweep_variant(name)
+    if parsed is None:
+        return None
+    section, field = SWEEPS[parsed[0]][0].split(".")
+    return {section: {field: parsed[1]}}
 
 
 def all_variants(cfg: dict) -> dict[str, dict]:
@@ -83,4 +90,4 @@ def all_variants(cfg: dict) -> dict[str, dict]:
 def resolve_variant(cfg: dict, name: str) -> dict | None:
     """The overrides of variant `name` (named, from config, or a sweep point); None if unknown."""
     named = all_variants(cfg)
-    return named[name] if name in named else _parse_sweep(name)
+    return named[name] if name in named else _sweep_overrides(name)

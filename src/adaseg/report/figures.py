@@ -273,11 +273,10 @@ def _target_train(cfg: dict, label_space: str | None = None):
 
 def _image_masks(path: str, ds) -> dict[str, np.ndarray]:
     """Label masks of a selection: masks.h5 (regions / pixels) or an image-level selection list."""
-    import h5py
-    from ..io import read_ids
+    from ..select.region_run import read_masks
     if str(path).endswith(".h5"):
-        with h5py.File(path, "r") as h5:
-            ids, masks = read_ids(h5), h5["masks"]
+        ids, masks, h5 = read_masks(path)
+        with h5:
             return {i: masks[n].astype(bool) for n, i in enumerate(ids) if masks[n].any()}
     sel = read_json(path)
     h, w = ds.image_size()

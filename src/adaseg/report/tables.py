@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import read_json, write_json, write_text
+from ..ablations import parse_sweep_variant
 from . import published as published_values
 
 # table name -> (title, rows: key -> (label, published key or None), protocol footnote)
@@ -169,9 +170,10 @@ for _paper, _strategy in [("mada", "MADA"), ("madav2", "MADAv2")]:
                                 "up to each percentage") + " The 100% row is the fully supervised run.")
 
 
-def _sweep_row(sweep: str, symbol: str):
+def _sweep_row(symbol: str):
+    """Rows '<sweep>_<value>' (sweep variants): label and published key from the variant's value."""
     def row(key: str):
-        v = float(key.rsplit("_", 1)[1].replace("p", "."))
+        sweep, v = parse_sweep_variant(key)
         return f"{symbol} = {v:g}", f"{sweep}_{v:g}"
     return row
 
@@ -181,13 +183,13 @@ for _table, _sweep, _symbol, _what in [
         ("ripu_table8", "ripu_alpha1", "alpha_1", "local-consistency weight alpha_1"),
         ("ripu_table9", "ripu_alpha2", "alpha_2", "negative-learning weight alpha_2")]:
     TABLES[_table] = (f"RIPU {_table[-1]}: {_what}, RA 2.2% over the rounds, GTA5 -> Cityscapes",
-                      _sweep_row(_sweep, _symbol),
+                      _sweep_row(_symbol),
                       _ABLATION_NOTE + " Each row is the full RIPU chain (multi_round.rounds rounds) with one value "
                       "changed (sweep variant); the published values are DeepLab-v2.")
 TABLES["d2ada_table_s4"] = (
     "D2ADA supplementary Table 4: alpha (share of the round's budget given to density), first round "
     "(budget / rounds of the target pixels), GTA5 -> Cityscapes",
-    _sweep_row("d2ada_alpha", "alpha"),
+    _sweep_row("alpha"),
     _ABLATION_NOTE + " Regions: SLIC superpixels; beta = d2ada.beta.")
 TABLES["mcu_table1"] = (
     "ADA-MCU Table I: ADA-MCU at several pixel budgets (GTA5 -> Cityscapes)",
@@ -204,34 +206,29 @@ TABLES["mcu_table4"] = (
 TABLE_PUBLISHED = {"table1_synthia": "PUBLISHED_SYNTHIA"}
 _MAIN_NOTE = _T1_NOTE + (" Only the rows this pipeline computes are listed; the paper's UDA and other "
                           "published-only rows are in the paper.")
-TABLES["mada_table1"] = (
-    "MADA Table 1 (GTA5 -> Cityscapes), computable rows: per-class IoU and mIoU (%)",
-    {"adaptseg": ("AdaptSeg warm-up", "adaptseg"), "aada": ("AADA {budget}% (stage 1)", "mada_t1_aada"),
-     "mada_full": ("MADA {budget}% (stage 1 + 2)", "mada_full")}, _MAIN_NOTE)
-TABLES["mada_table2"] = (
-    "MADA Table 2 (SYNTHIA -> Cityscapes), computable rows: mIoU (16 classes) and mIoU* (13 classes) (%)",
-    {"adaptseg": ("AdaptSeg warm-up", "adaptseg"), "aada": ("AADA {budget}% (stage 1)", "mada_t2_aada"),
-     "mada_full": ("MADA {budget}% (stage 1 + 2)", "mada_full")}, _MAIN_NOTE)
+for _n, _setting, _scores in [(1, "GTA5 -> Cityscapes", "per-class IoU and mIoU"),
+                              (2, "SYNTHIA -> Cityscapes", "mIoU (16 classes) and mIoU* (13 classes)")]:
+    TABLES[f"mada_table{_n}"] = (
+        f"MADA Table {_n} ({_setting}), computable rows: {_scores} (%)",
+        {"adaptseg": ("AdaptSeg warm-up", "adaptseg"), "aada": ("AADA {budget}% (stage 1)", f"mada_t{_n}_aada"),
+         "mada_full": ("MADA {budget}% (stage 1 + 2)", "mada_full")}, _MAIN_NOTE)
 TABLES["madav2_table1"] = (
     "MADAv2 Table 1(a) (GTA5 -> Cityscapes), computable rows at {budget}%: per-class IoU and mIoU (%)",
     {"adaptseg": ("AdaptSeg warm-up", "adaptseg"), "aada": ("AADA (stage 1)", "madav2_t1_aada"),
      "mada_full": ("MADA", "madav2_t1_mada"), "ripu_ra": ("RIPU RA ({rounds} rounds)", "madav2_t1_ripu"),
      "d2ada": ("D2ADA ({rounds} rounds)", "madav2_t1_d2ada"), "madav2": ("MADAv2", "madav2"),
      "fully_supervised": ("Fully supervised", "madav2_t1_full")}, _MAIN_NOTE)
-TABLES["ripu_table1"] = (
-    "RIPU Table 1 (GTA5 -> Cityscapes), computable rows: per-class IoU and mIoU (%)",
-    {"source_only": ("Source only", "ripu_t1_source_only"), "ripu_pa": ("Ours (PA, {rounds} rounds)", "ripu_pa"),
-     "ripu_ra_2p2": ("Ours (RA, 2.2%, {rounds} rounds)", "ripu_ra_2.2"), "aada": ("AADA {budget}% (stage 1)", "mada_t1_aada"),
-     "mada_full": ("MADA {budget}%", "mada_full"), "ripu_ra": ("Ours (RA, {budget}%, {rounds} rounds)", "ripu_ra_5"),
-     "fully_supervised": ("Fully supervised", "ripu_t1_full_v3")},
-    _MAIN_NOTE + " The paper's PA and RA 2.2% rows and its first fully supervised row are DeepLab-v2.")
-TABLES["ripu_table2"] = (
-    "RIPU Table 2 (SYNTHIA -> Cityscapes), computable rows: mIoU (16 classes) and mIoU* (13 classes) (%)",
-    {"source_only": ("Source only", "ripu_t2_source_only"), "ripu_pa": ("Ours (PA, {rounds} rounds)", "ripu_pa"),
-     "ripu_ra_2p2": ("Ours (RA, 2.2%, {rounds} rounds)", "ripu_ra_2.2"), "aada": ("AADA {budget}% (stage 1)", "mada_t2_aada"),
-     "mada_full": ("MADA {budget}%", "mada_full"), "ripu_ra": ("Ours (RA, {budget}%, {rounds} rounds)", "ripu_ra_5"),
-     "fully_supervised": ("Fully supervised", "ripu_t2_full_v3")},
-    _MAIN_NOTE + " The paper's PA and RA 2.2% rows are DeepLab-v2.")
+for _n, _setting, _scores, _v2 in [
+        (1, "GTA5 -> Cityscapes", "per-class IoU and mIoU", "rows and its first fully supervised row are"),
+        (2, "SYNTHIA -> Cityscapes", "mIoU (16 classes) and mIoU* (13 classes)", "rows are")]:
+    TABLES[f"ripu_table{_n}"] = (
+        f"RIPU Table {_n} ({_setting}), computable rows: {_scores} (%)",
+        {"source_only": ("Source only", f"ripu_t{_n}_source_only"), "ripu_pa": ("Ours (PA, {rounds} rounds)", "ripu_pa"),
+         "ripu_ra_2p2": ("Ours (RA, 2.2%, {rounds} rounds)", "ripu_ra_2.2"),
+         "aada": ("AADA {budget}% (stage 1)", f"mada_t{_n}_aada"), "mada_full": ("MADA {budget}%", "mada_full"),
+         "ripu_ra": ("Ours (RA, {budget}%, {rounds} rounds)", "ripu_ra_5"),
+         "fully_supervised": ("Fully supervised", f"ripu_t{_n}_full_v3")},
+        _MAIN_NOTE + f" The paper's PA and RA 2.2% {_v2} DeepLab-v2.")
 TABLES["d2ada_table1"] = (
     "D2ADA Table 1(a) (GTA5 -> Cityscapes), computable rows: per-class IoU and mIoU (%)",
     {"adaptseg": ("AdaptSeg warm-up", "d2ada_t1_adaptseg"), "mada_full": ("MADA {budget}%", "d2ada_t1_mada"),
