@@ -7,7 +7,7 @@ import pytest
 
 from adaseg.ablations import resolve_variant, sweep_token, sweep_variant
 from adaseg.data.labels import IGNORE
-from adaseg.report.figures import (CITYSCAPES_PALETTE, colourize, curve_points, labelled_class_fraction,
+from adaseg.report.figures import (CITYSCAPES_PALETTE, colourize, curve_points, labelled_class_fractions,
                                    overlay_mask, plot_curves)
 from adaseg.report.tables import build_table
 
@@ -39,9 +39,16 @@ def test_labelled_class_fraction_hand_computed():
     labels = {"a": np.array([[0, 0, 1], [2, IGNORE, 1]]), "b": np.array([[1, 1, 1], [0, 0, 0]])}
     masks = {"a": np.array([[1, 0, 1], [1, 1, 0]], bool), "b": np.array([[1, 1, 0], [0, 0, 0]], bool)}
     # labelled, not ignored: a -> 0, 1, 2 ; b -> 1, 1  => counts 1, 3, 1 of 5
-    frac = labelled_class_fraction(labels.__getitem__, masks, 3)
-    assert frac.tolist() == pytest.approx([0.2, 0.6, 0.2])
-    assert labelled_class_fraction(labels.__getitem__, {}, 3).tolist() == [0, 0, 0]
+    frac = labelled_class_fractions(labels.__getitem__, ["a", "b"], {"s": masks.get, "none": {}.get}, 3)
+    assert frac["s"].tolist() == pytest.approx([0.2, 0.6, 0.2])
+    assert frac["none"].tolist() == [0, 0, 0]
+    # True = the whole image: a -> 0, 0, 1, 2, 1 (ignored pixel skipped) ; b -> 1, 1, 1, 0, 0, 0
+    whole = labelled_class_fractions(labels.__getitem__, ["a", "b"], {"all": lambda i: True}, 3)["all"]
+    assert whole.tolist() == pytest.approx([5 / 11, 5 / 11, 1 / 11])
+    read = []
+    labelled_class_fractions(lambda i: read.append(i) or labels[i], ["a", "b"],
+                             {"s": masks.get, "all": lambda i: True}, 3)
+    assert read == ["a", "b"]  # each label read once, whatever the number of selections
 
 
 def test_colourize_and_overlay():

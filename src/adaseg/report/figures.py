@@ -3,6 +3,8 @@ files the pipeline wrote: evaluation reports, feature dumps, selection lists, la
 checkpoints."""
 from __future__ import annotations
 
+import contextlib
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -208,16 +210,23 @@ def plot_class_frequency(freq: pd.DataFrame, prefix: str | Path, title: str) -> 
     save_figure(fig, prefix, freq)
 
 
-def labelled_class_fraction(label_of, masks: dict[str, np.ndarray], num_classes: int) -> np.ndarray:
-    """Fraction of the labelled pixels in each class: `masks` maps image id -> (H, W) bool mask of the
-    labelled pixels, `label_of(id)` gives the image's ground truth (ignored pixels are not counted)."""
-    counts = np.zeros(num_classes, np.int64)
-    for image_id, mask in masks.items():
-        lab = label_of(image_id)[mask.astype(bool)]
-        lab = lab[lab != IGNORE]
-        counts += np.bincount(lab, minlength=num_classes)[:num_classes]
-    total = counts.sum()
-    return counts / total if total else counts.astype(np.float64)
+def labelled_class_fractions(label_of, ids, mask_sources: dict, num_classes: int) -> dict[str, np.ndarray]:
+    """Fraction of the labelled pixels in each class, per selection. `mask_sources` maps a name to a
+    function image id -> (H, W) bool mask of its labelled pixels, True (the whole image) or None
+    (nothing); `label_of(id)` gives the ground truth (ignored pixels are not counted). Each label is
+    read at most once, and nothing but one image's label and masks is held in memory."""
+    counts = {name: np.zeros(num_classes, np.int64) for name in mask_sources}
+    for image_id in ids:
+        lab = None
+        for name, mask_of in mask_sources.items():
+            mask = mask_of(image_id)
+            if mask is None or (mask is not True and not mask.any()):
+                continue
+            lab = label_of(image_id) if lab is None else lab
+            picked = lab.ravel() if mask is True else lab[mask.astype(bool)]
+            picked = picked[picked != IGNORE]
+            counts[name] += np.bincount(picked, minlength=num_classes)[:num_classes]
+    return {name: c / c.sum() if c.sum() else c.astype(np.float64) for name, c in counts.items()}
 
 
 # --- the papers' figures: what each plots, built from the files a rule passes in ---------------------
@@ -253,6 +262,10 @@ FIGURES = {
 }
 
 
+def _labels_any(mask) -> bool:
+    return mask is True or (mask is not None and bool(mask.any()))
+
+
 def _split_items(items: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
     return [(k.split(":", 1)[1], v) for k, v in items if k.startswith(prefix + ":")]
 
@@ -271,16 +284,17 @@ def _target_train(cfg: dict, label_space: str | None = None):
     return open_dataset(cfg, cfg["target"], "train", label_space)
 
 
-def _image_masks(path: str, ds) -> dict[str, np.ndarray]:
-    """Label masks of a selection: masks.h5 (regions / pixels) or an image-level selection list."""
-    from ..select.region_run import read_masks
+def _mask_source(path: str, stack):
+    """image id -> labelled-pixel mask of a selection, read on demand: masks.h5 (regions / pixels; the
+    file stays open in `stack`) or an image-level selection list (True for a selected image)."""
     if str(path).endswith(".h5"):
+        from ..select.region_run import read_masks
         ids, masks, h5 = read_masks(path)
-        with h5:
-            return {i: masks[n].astype(bool) for n, i in enumerate(ids) if masks[n].any()}
-    sel = read_json(path)
-    h, w = ds.image_size()
-    return {e["id"]: np.ones((h, w), bool) for e in sel["selected"]}
+        stack.enter_context(h5)
+        row = {i: n for n, i in enumerate(ids)}
+        return lambda image_id: masks[row[image_id]].astype(bool) if image_id in row else None
+    chosen = {e["id"] for e in read_json(path)["selected"]}
+    return lambda image_id: True if image_id in chosen else None
 
 
 def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str | Path,
@@ -318,19 +332,22 @@ def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str 
                          float(fcfg.get("tsne_perplexity", 30)))
     elif kind == "regions":
         ds = _target_train(cfg)
-        masks = {label: _image_masks(path, ds) for label, path in _split_items(items, "masks")}
-        first = next(iter(masks.values()))
-        shown = [i for i in ds.ids if i in first][: int(fcfg.get("images", 4))]
-        if not shown:
-            raise ValueError(f"{name}: the first selection labels no pixel")
-        rows = []
-        for image_id in shown:
-            n = ds.ids.index(image_id)
-            img = ds.image(n)
-            h, w = img.shape[:2]
-            rows.append([img, colourize(ds.label(n), ds.label_space)] +
-                        [overlay_mask(img, m.get(image_id, np.zeros((h, w), bool))) for m in masks.values()])
-        plot_image_grid(rows, shown, ["image", "ground truth"] + list(masks), prefix, title,
+        with contextlib.ExitStack() as stack:
+            sources = {label: _mask_source(path, stack) for label, path in _split_items(items, "masks")}
+            first = next(iter(sources.values()))
+            shown = list(itertools.islice((i for i in ds.ids if _labels_any(first(i))), int(fcfg.get("images", 4))))
+            if not shown:
+                raise ValueError(f"{name}: the first selection labels no pixel")
+            rows = []
+            for image_id in shown:
+                n = ds.ids.index(image_id)
+                img = ds.image(n)
+                h, w = img.shape[:2]
+                views = [mask_of(image_id) for mask_of in sources.values()]
+                rows.append([img, colourize(ds.label(n), ds.label_space)] +
+                            [overlay_mask(img, np.ones((h, w), bool) if m is True else
+                                          np.zeros((h, w), bool) if m is None else m) for m in views])
+        plot_image_grid(rows, shown, ["image", "ground truth"] + list(sources), prefix, title,
                         {"image": ds.kind, "ground truth": ds.kind, **dict(_split_items(items, "masks"))})
     elif kind == "qualitative":
         from ..data.datasets import open_dataset
@@ -351,14 +368,13 @@ def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str 
         ds = _target_train(cfg)
         names = class_names(ds.label_space)
         pos = {i: n for n, i in enumerate(ds.ids)}
-        everything = {i: np.ones(ds.image_size(), bool) for i in ds.ids}
-        series = [("all target training pixels", everything)]
-        series += [(label, _image_masks(path, ds)) for label, path in
-                   _split_items(items, "masks") + _split_items(items, "selection")]
-        rows = []
-        for label, masks in series:
-            frac = labelled_class_fraction(lambda i: ds.label(pos[i]), masks, len(names))
-            rows += [{"series": label, "class": c, "fraction": float(f)} for c, f in zip(names, frac)]
+        with contextlib.ExitStack() as stack:
+            sources = {"all target training pixels": lambda image_id: True}
+            sources.update({label: _mask_source(path, stack) for label, path in
+                            _split_items(items, "masks") + _split_items(items, "selection")})
+            fractions = labelled_class_fractions(lambda i: ds.label(pos[i]), ds.ids, sources, len(names))
+        rows = [{"series": label, "class": c, "fraction": float(f)}
+                for label, frac in fractions.items() for c, f in zip(names, frac)]
         plot_class_frequency(pd.DataFrame(rows), prefix, title)
     else:
         raise ValueError(f"figure '{name}' has unknown kind '{kind}'")
