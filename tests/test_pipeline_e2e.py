@@ -1,4 +1,5 @@
 """The whole DAG of `table1_gta` on the tiny config, through Snakemake, from an empty folder."""
+import shutil
 import subprocess
 import sys
 
@@ -28,7 +29,8 @@ def pipeline(tmp_path_factory):
     cfg_path = write_config(tmp, cfg)
     run = _snakemake(tmp, cfg_path, "table1_gta")
     assert run.returncode == 0, run.stderr[-4000:]
-    return tmp, cfg, cfg_path
+    yield tmp, cfg, cfg_path
+    shutil.rmtree(tmp, ignore_errors=True)  # checkpoints of a whole DAG: free the disk for the next module
 
 
 def test_table_has_every_row_and_labelled_published_values(pipeline):

@@ -52,7 +52,8 @@ def dvc_workspace(tmp_path_factory):
     assert (work / "data" / "proxy" / "gta5" / "images").is_dir()
     assert (work / "results" / "tables" / "table1_gta.md").is_file()
     assert (work / "results" / "report.html").stat().st_size > 0
-    return work, yaml.safe_load((work / "config.yaml").read_text())
+    yield work, yaml.safe_load((work / "config.yaml").read_text())
+    shutil.rmtree(work.parent, ignore_errors=True)  # checkpoints of a whole DAG: free the disk for the next module
 
 
 def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):

@@ -1,5 +1,5 @@
 """What every training stage shares: deterministic resumable batch streams, SGD with the poly
-schedule, checkpoints that carry the optimizer state, and a loop that survives being killed."""
+schedule, resume checkpoints that carry the optimizer state, and a loop that survives being killed."""
 from __future__ import annotations
 
 import logging
@@ -158,7 +158,8 @@ def load_discriminator(path: str | Path, device: torch.device | str = "cpu"):
 
 class Checkpointer:
     """Final checkpoint at `path`; while training, `<path>.partial.pt` every `every` iterations.
-    A run that finds the partial file resumes from it."""
+    A run that finds the partial file resumes from it. The partial file holds the optimizers too; the
+    final one does not (no stage continues another's optimizer, and SGD momentum would double its size)."""
 
     def __init__(self, path: str | Path, every: int):
         self.path = Path(path)
@@ -186,7 +187,8 @@ class Checkpointer:
             save_torch(self.partial, dict(self._snapshot(state), iteration=done))
 
     def finish(self, state: dict, iterations: int, meta: dict) -> None:
-        save_torch(self.path, dict(self._snapshot(state), iteration=iterations, meta=meta))
+        kept = {k: o for k, o in state.items() if not isinstance(o, torch.optim.Optimizer)}
+        save_torch(self.path, dict(self._snapshot(kept), iteration=iterations, meta=meta))
         if self.partial.exists():
             os.unlink(self.partial)
 

@@ -20,7 +20,7 @@ SOURCE_LABEL, TARGET_LABEL = 0.0, 1.0
 
 
 def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threads: int | None = None) -> None:
-    """kind: 'source_only' or 'adaptseg'. Writes the checkpoint (model, optimizers, meta) to `out`."""
+    """kind: 'source_only' or 'adaptseg'. Writes the checkpoint (model, discriminator if any, meta) to `out`."""
     device = setup_runtime(threads, cfg.get("device", "auto"))
     wcfg, tcfg = cfg["warmup"], cfg["train"]
     seed = int(cfg["seed"])
