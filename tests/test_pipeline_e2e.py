@@ -69,6 +69,10 @@ def test_outputs_logs_and_benchmarks(pipeline):
     assert sel["strategy"] == "mada" and len(sel["selected"]) == 2  # 10% of 20 images
     assert sel["pixels_labelled"] <= sel["budget_pixels"] + 32 * 64
     assert not list(res.rglob("*.partial.pt"))
+    # final checkpoints: what later steps read, no optimizer state (only the resume files carry that)
+    from adaseg.io import load_torch
+    ck = load_torch(res / "gta5" / "warmup" / "adaptseg.pt")
+    assert {"model", "discriminator", "meta"} <= set(ck) and not {"optimizer", "disc_optimizer"} & set(ck)
 
 
 def test_selection_is_byte_identical_on_rerun(pipeline):
