@@ -285,7 +285,6 @@ def test_every_paper_table_is_a_target(tmp_path):
     assert "results/report.html" in out
 
 
-
 def test_sweep_variant_on_the_strategy_path(pipeline):
     """`mada+src_anchors_2` selects with 2 source anchors (tiny default 3); `mada+tgt_anchors_2` fits 2
     target anchors for its stage 2; both through Snakemake, as the anchor-count figures run them."""

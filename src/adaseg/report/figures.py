@@ -210,6 +210,11 @@ def plot_class_frequency(freq: pd.DataFrame, prefix: str | Path, title: str) -> 
     save_figure(fig, prefix, freq)
 
 
+def _labels_any(mask) -> bool:
+    """A selection's mask of one image (True: the whole image, None: nothing) labels some pixel."""
+    return mask is True or (mask is not None and bool(mask.any()))
+
+
 def labelled_class_fractions(label_of, ids, mask_sources: dict, num_classes: int) -> dict[str, np.ndarray]:
     """Fraction of the labelled pixels in each class, per selection. `mask_sources` maps a name to a
     function image id -> (H, W) bool mask of its labelled pixels, True (the whole image) or None
@@ -220,7 +225,7 @@ def labelled_class_fractions(label_of, ids, mask_sources: dict, num_classes: int
         lab = None
         for name, mask_of in mask_sources.items():
             mask = mask_of(image_id)
-            if mask is None or (mask is not True and not mask.any()):
+            if not _labels_any(mask):
                 continue
             lab = label_of(image_id) if lab is None else lab
             picked = lab.ravel() if mask is True else lab[mask.astype(bool)]
@@ -260,10 +265,6 @@ FIGURES = {
     "ripu_fig3": dict(kind="qualitative", title="RIPU Fig. 3: predictions on target val images"),
     "d2ada_fig4": dict(kind="qualitative", title="D2ADA Fig. 4: predictions on target val images"),
 }
-
-
-def _labels_any(mask) -> bool:
-    return mask is True or (mask is not None and bool(mask.any()))
 
 
 def _split_items(items: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
