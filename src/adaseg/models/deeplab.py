@@ -17,6 +17,8 @@ import torchvision
 BACKBONES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048}
 LOW_LEVEL = {"resnet18": 64, "resnet34": 64, "resnet50": 256, "resnet101": 256}
 LAYER3 = {"resnet18": 256, "resnet34": 256, "resnet50": 1024, "resnet101": 1024}
+# train.precision -> autocast dtype (None: plain fp32)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _conv_bn_relu(cin: int, cout: int, k: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -93,6 +95,15 @@ class DeepLabV3Plus(nn.Module):
         self.aux = nn.Sequential(_conv_bn_relu(LAYER3[backbone], decoder_channels, 3),
                                  nn.Conv2d(decoder_channels, num_classes, 1)) if aux_head else None
         self.feature_dim = decoder_channels
+        self.autocast_dtype: torch.dtype | None = None
+
+    def set_precision(self, precision: str) -> "DeepLabV3Plus":
+        """'fp32' (default), 'bf16' or 'fp16': the forward pass runs under torch.autocast in that
+        type and returns float32 outputs, so losses, softmax statistics and argmaxes stay in fp32."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+        self.autocast_dtype = PRECISIONS[precision]
+        return self
 
     def head_parameters(self):
         """Parameters outside the backbone (trained with a 10x learning rate)."""
@@ -103,7 +114,14 @@ class DeepLabV3Plus(nn.Module):
 
     def forward(self, x: torch.Tensor, with_aux: bool = False) -> dict[str, torch.Tensor]:
         """{'logits': stride-4 class scores, 'features': stride-4 decoder features, 'aux': stride-16
-        scores of the auxiliary head (only with with_aux)}. Use `upsample` to reach input size."""
+        scores of the auxiliary head (only with with_aux)}, float32. Use `upsample` to reach input size."""
+        if self.autocast_dtype is None:
+            return self._forward(x, with_aux)
+        with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+            out = self._forward(x, with_aux)
+        return {k: v.float() for k, v in out.items()}
+
+    def _forward(self, x: torch.Tensor, with_aux: bool) -> dict[str, torch.Tensor]:
         b = self.backbone
         x0 = b.maxpool(b.relu(b.bn1(b.conv1(x))))
         l1 = b.layer1(x0)

@@ -12,16 +12,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data.datasets import SegmentationDataset
+from ..data.loader import BatchStream, augment, to_tensor  # noqa: F401  (re-exported for the stages)
 from ..data.labels import IGNORE
 from ..io import load_torch, save_torch
 from ..models import build_model
 
 log = logging.getLogger("adaseg")
-
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-
 
 def setup_runtime(threads: int | None, device: str = "auto") -> torch.device:
     if threads:
@@ -32,71 +28,6 @@ def setup_runtime(threads: int | None, device: str = "auto") -> torch.device:
         raise RuntimeError("config device is 'cuda' but torch sees no GPU; set device: auto or cpu")
     log.info("running on %s (torch %s, %d CPU threads)", device, torch.__version__, torch.get_num_threads())
     return torch.device(device)
-
-
-def to_tensor(img: np.ndarray) -> torch.Tensor:
-    """uint8 HxWx3 -> normalised float 3xHxW."""
-    return (torch.from_numpy(img).permute(2, 0, 1).float() / 255.0 - MEAN) / STD
-
-
-def augment(img: torch.Tensor, label: torch.Tensor, rng: np.random.Generator, crop: tuple[int, int],
-            scale_range: tuple[float, float], flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random rescale, pad-and-crop to `crop`, horizontal flip (image 3xHxW, label HxW)."""
-    s = rng.uniform(*scale_range)
-    h, w = img.shape[-2:]
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    if (nh, nw) != (h, w):
-        img = F.interpolate(img[None], size=(nh, nw), mode="bilinear", align_corners=False)[0]
-        label = F.interpolate(label[None, None].float(), size=(nh, nw), mode="nearest")[0, 0].long()
-    ch, cw = crop
-    ph, pw = max(ch - nh, 0), max(cw - nw, 0)
-    if ph or pw:
-        img = F.pad(img, (0, pw, 0, ph), value=0.0)
-        label = F.pad(label, (0, pw, 0, ph), value=IGNORE)
-    y0 = int(rng.integers(0, img.shape[-2] - ch + 1))
-    x0 = int(rng.integers(0, img.shape[-1] - cw + 1))
-    img, label = img[:, y0:y0 + ch, x0:x0 + cw], label[y0:y0 + ch, x0:x0 + cw]
-    if flip and rng.random() < 0.5:
-        img, label = img.flip(-1), label.flip(-1)
-    return img, label
-
-
-class BatchStream:
-    """Batch `it` of a stream is a pure function of (seed, stream id, it): sample order is a fresh
-    permutation per epoch and augmentation draws from a generator seeded per sample, so a run
-    resumed at iteration k sees exactly the batches an uninterrupted run would."""
-
-    def __init__(self, dataset: SegmentationDataset, indices, batch_size: int, seed: int, stream_id: int,
-                 crop, scale_range=(1.0, 1.0), flip: bool = True,
-                 label_fn: Callable[[int], np.ndarray] | None = None):
-        self.ds, self.indices = dataset, np.asarray(indices, dtype=np.int64)
-        if len(self.indices) == 0:
-            raise ValueError(f"empty training stream over {dataset.kind} '{dataset.root}'")
-        self.bs, self.seed, self.sid = batch_size, seed, stream_id
-        self.crop = tuple(crop) if crop else dataset.image_size()
-        self.scale_range, self.flip = tuple(scale_range), flip
-        self.label_fn = label_fn or dataset.label
-        self._perm_epoch, self._perm = -1, None
-
-    def _index(self, pos: int) -> int:
-        n = len(self.indices)
-        epoch = pos // n
-        if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, self.sid, epoch]).permutation(n)
-            self._perm_epoch = epoch
-        return int(self.indices[self._perm[pos % n]])
-
-    def batch(self, it: int) -> tuple[torch.Tensor, torch.Tensor]:
-        imgs, lbls = [], []
-        for j in range(self.bs):
-            i = self._index(it * self.bs + j)
-            rng = np.random.default_rng([self.seed, self.sid, it, j])
-            img = to_tensor(self.ds.image(i))
-            lbl = torch.from_numpy(self.label_fn(i).astype(np.int64))
-            img, lbl = augment(img, lbl, rng, self.crop, self.scale_range, self.flip)
-            imgs.append(img)
-            lbls.append(lbl)
-        return torch.stack(imgs), torch.stack(lbls)
 
 
 def seg_ce(out: dict, y: torch.Tensor, aux_weight: float = 0.0, part: slice = slice(None)) -> torch.Tensor:
