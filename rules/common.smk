@@ -19,6 +19,28 @@ FEATURE_STRATEGIES = ["entropy", "confidence", "margin", "adversarial", "aada", 
 # region / pixel strategies that select with the model and write label masks (select/region_run.py)
 REGION_STRATEGIES = ["ripu_ra", "ripu_pa", "mcu", "d2ada", "region_entropy"]
 
+# Devices. Every rule that runs the network declares the GPUs it takes (resources gpu=..., so that
+# `snakemake --cores all --resources gpu=N` runs at most N GPUs' worth of jobs at once) and its
+# memory (mem_mb); `adaseg.gpu_slots` hands each job its own GPUs. A training stage with
+# train.gpus > 1 runs data-parallel under torchrun (one process per GPU).
+ON_GPU = config.get("device", "auto") != "cpu"
+TRAIN_GPUS = int(config["train"].get("gpus", 1))
+MEM_MB = int(config["train"].get("mem_mb", 8000))
+GPU_TRAIN = TRAIN_GPUS if ON_GPU else 0
+GPU_INFER = 1 if ON_GPU else 0
+# the precision every network pass runs in: a rerun trigger of the rules that only run the network
+PRECISION = f" precision={config['train'].get('precision', 'fp32')}"
+
+
+def launch(train=False):
+    """The command that starts `adaseg` in a job that runs the network, behind the GPU-slot wrapper
+    when the job takes GPUs; a training stage with train.gpus > 1 starts torchrun with that many."""
+    n = TRAIN_GPUS if train else 1
+    cmd = f"torchrun --standalone --nproc_per_node {n} -m adaseg" if n > 1 else "adaseg"
+    gpus = n if ON_GPU else 0
+    return f"python -m adaseg.gpu_slots --gpus {gpus} -- {cmd}" if gpus else cmd
+
+
 for _name, _d in config["datasets"].items():
     if _d.get("proxy") and _d["root"] != f"{PROXY_DIR}/{_name}":
         raise ValueError(

@@ -8,14 +8,20 @@ rule evaluate:
     output:
         f"{R}/{{source}}/eval/{{model}}.json",
     params:
+        launch=launch(),
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=sections("evaluation", "features", datasets=[TARGET]),
+        cfg=sections("evaluation", "features", datasets=[TARGET]) + PRECISION,
     threads: config["threads"]
+    resources:
+        gpu=GPU_INFER,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/eval/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/eval/{{model}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg evaluate --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
+        "{params.launch} evaluate --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
         "--target {params.target} --out {output} 2> {log}"

@@ -8,10 +8,14 @@ rule features:
     output:
         f"{R}/{{source}}/features/{{model}}/{{domain}}.h5",
     params:
+        launch=launch(),
         config=CONFIG_JSON,
         dataset=domain_dataset,
-        cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]),
+        cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]) + PRECISION,
     threads: config["threads"]
+    resources:
+        gpu=GPU_INFER,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/features/{{model}}/{{domain}}.log",
     benchmark:
@@ -19,7 +23,7 @@ rule features:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
+        "{params.launch} features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
         "--dataset {params.dataset} --split train --mode {wildcards.domain} --out {output} 2> {log}"
 
 
@@ -49,10 +53,14 @@ rule region_features:
     output:
         f"{R}/{{source}}/regions/{{model}}/{{domain}}.h5",
     params:
+        launch=launch(),
         config=CONFIG_JSON,
         dataset=domain_dataset,
-        cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]),
+        cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]) + PRECISION,
     threads: config["threads"]
+    resources:
+        gpu=GPU_INFER,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/regions/{{model}}/{{domain}}.log",
     benchmark:
@@ -60,5 +68,5 @@ rule region_features:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg region-features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
+        "{params.launch} region-features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
         "--dataset {params.dataset} --superpixels {input.superpixels} --out {output} 2> {log}"

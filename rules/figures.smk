@@ -71,6 +71,7 @@ rule figure:
     wildcard_constraints:
         figure="|".join(FIGURES),
     params:
+        launch=launch(),
         config=CONFIG_JSON,
         prefix=lambda wc, output: output.png[: -len(".png")],
         item_flags=lambda wc: " ".join(f"--item {shlex.quote(f'{k}={p}')}" for k, p in figure_items(wc.figure)),
@@ -78,6 +79,9 @@ rule figure:
         protocol=FIGURE_PROTOCOL,
         cfg=sections("seed", "figures", "evaluation", datasets=[TARGET]),
     threads: config["threads"]
+    resources:
+        gpu=GPU_INFER,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/figures/{{figure}}.log",
     benchmark:
@@ -85,7 +89,7 @@ rule figure:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg figure --config {params.config} --threads {threads} --name {wildcards.figure} {params.item_flags} "
+        "{params.launch} figure --config {params.config} --threads {threads} --name {wildcards.figure} {params.item_flags} "
         "--out-prefix {params.prefix} 2> {log}"
 
 

@@ -14,12 +14,16 @@ rule finetune_stage1:
     output:
         f"{FT}/stage1.pt",
     params:
+        launch=launch(True),
         config=CONFIG_JSON,
         target=TARGET,
         variant=lambda wc: variant_flag(wc.strategy),
         cfg=lambda wc: sections("seed", "train", "finetune", datasets=[wc.source, TARGET])
         + variant_overrides(wc.strategy),
     threads: config["threads"]
+    resources:
+        gpu=GPU_TRAIN,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_stage1.log",
     benchmark:
@@ -27,7 +31,7 @@ rule finetune_stage1:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} {params.variant} --threads {threads} --stage stage1 "
+        "{params.launch} finetune --config {params.config} {params.variant} --threads {threads} --stage stage1 "
         "--init {input.init} "
         "--selection {input.selection} --source {wildcards.source} --target {params.target} "
         "--out {output} 2> {log}"
@@ -44,6 +48,8 @@ rule target_anchors:
         cfg=lambda wc: sections("seed", "mada") + variant_overrides(wc.strategy),
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_target_anchors.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_target_anchors.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
@@ -57,17 +63,23 @@ rule pseudo_labels:
     output:
         f"{FT}/pseudo_labels.h5",
     params:
+        launch=launch(),
         config=CONFIG_JSON,
         target=TARGET,
         variant=lambda wc: variant_flag(wc.strategy),
-        cfg=lambda wc: sections("mada", "features", datasets=[TARGET]) + variant_overrides(wc.strategy),
+        cfg=lambda wc: sections("mada", "features", datasets=[TARGET]) + PRECISION + variant_overrides(wc.strategy),
     threads: config["threads"]
+    resources:
+        gpu=GPU_INFER,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_pseudo_labels.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_pseudo_labels.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg pseudo-labels --config {params.config} {params.variant} --threads {threads} --checkpoint {input.checkpoint} "
+        "{params.launch} pseudo-labels --config {params.config} {params.variant} --threads {threads} --checkpoint {input.checkpoint} "
         "--target {params.target} --out {output} 2> {log}"
 
 
@@ -84,6 +96,7 @@ rule finetune_semi:
     wildcard_constraints:
         semi=r"(stage2|madav2)(\+[A-Za-z0-9_]+)?",
     params:
+        launch=launch(True),
         config=CONFIG_JSON,
         target=TARGET,
         stage=lambda wc: base_objective(wc.semi),
@@ -91,6 +104,9 @@ rule finetune_semi:
         cfg=lambda wc: sections("seed", "train", "finetune", "mada", "madav2", "features", datasets=[wc.source, TARGET])
         + variant_overrides(wc.strategy, wc.semi),
     threads: config["threads"]
+    resources:
+        gpu=GPU_TRAIN,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{semi}}.log",
     benchmark:
@@ -98,7 +114,7 @@ rule finetune_semi:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} {params.variant} --threads {threads} --stage {params.stage} "
+        "{params.launch} finetune --config {params.config} {params.variant} --threads {threads} --stage {params.stage} "
         "--init {input.init} "
         "--selection {input.selection} --source {wildcards.source} --target {params.target} "
         "--target-anchors {input.anchors} --pseudo-labels {input.pseudo} --out {output} 2> {log}"

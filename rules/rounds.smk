@@ -18,6 +18,7 @@ rule select_round:
     wildcard_constraints:
         strategy="ripu_ra|ripu_pa|mcu",
     params:
+        launch=launch(),
         config=CONFIG_JSON,
         target=TARGET,
         per_round=per_round_budget,
@@ -25,8 +26,12 @@ rule select_round:
         previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
         variant=lambda wc: variant_flag(wc.objective),
         cfg=lambda wc: sections("seed", "ripu", "mcu", "features", "multi_round", datasets=[TARGET])
+        + PRECISION
         + variant_overrides(wc.objective),
     threads: config["threads"]
+    resources:
+        gpu=GPU_INFER,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
     benchmark:
@@ -34,7 +39,7 @@ rule select_round:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-regions --config {params.config} {params.variant} --threads {threads} "
+        "{params.launch} select-regions --config {params.config} {params.variant} --threads {threads} "
         "--strategy {wildcards.strategy} --checkpoint {input.checkpoint} --target {params.target} "
         "--budget {params.per_round} --round {wildcards.round} --rounds {params.rounds} {params.previous} "
         "--masks-out {output.masks} --out {output.selection} 2> {log}"
@@ -82,6 +87,7 @@ rule finetune_round:
     output:
         f"{FTR}.pt",
     params:
+        launch=launch(True),
         config=CONFIG_JSON,
         target=TARGET,
         rounds=config["multi_round"]["rounds"],
@@ -90,6 +96,9 @@ rule finetune_round:
         cfg=lambda wc: sections("seed", "train", "finetune", "multi_round", base_objective(wc.objective),
                                 datasets=[wc.source, TARGET]) + variant_overrides(wc.objective),
     threads: config["threads"]
+    resources:
+        gpu=GPU_TRAIN,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}.log",
     benchmark:
@@ -97,6 +106,6 @@ rule finetune_round:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg finetune --config {params.config} {params.variant} --threads {threads} --stage {params.stage} "
+        "{params.launch} finetune --config {params.config} {params.variant} --threads {threads} --stage {params.stage} "
         "--init {input.init} --selection {input.selection} --source {wildcards.source} --target {params.target} "
         "--round {wildcards.round} --rounds {params.rounds} --out {output} 2> {log}"

@@ -21,6 +21,8 @@ rule select_image:
         cfg=lambda wc: sections("seed", "mada", "diversity", datasets=[TARGET]) + variant_overrides(wc.strategy),
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
@@ -42,6 +44,8 @@ rule select_baseline:
         cfg=sections("seed", datasets=[TARGET]),
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
@@ -59,10 +63,14 @@ rule select_region:
     wildcard_constraints:
         strategy="ripu_ra|ripu_pa|mcu",
     params:
+        launch=launch(),
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=sections("seed", "ripu", "mcu", "features", datasets=[TARGET]),
+        cfg=sections("seed", "ripu", "mcu", "features", datasets=[TARGET]) + PRECISION,
     threads: config["threads"]
+    resources:
+        gpu=GPU_INFER,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
     benchmark:
@@ -70,7 +78,7 @@ rule select_region:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
+        "{params.launch} select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
         "--checkpoint {input.checkpoint} --target {params.target} --budget {wildcards.budget} "
         "--masks-out {output.masks} --out {output.selection} 2> {log}"
 

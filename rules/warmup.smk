@@ -8,10 +8,14 @@ rule warmup:
     output:
         f"{R}/{{source}}/warmup/{{kind}}.pt",
     params:
+        launch=launch(True),
         config=CONFIG_JSON,
         target=TARGET,
         cfg=lambda wc: sections("seed", "model", "train", "warmup", datasets=[wc.source, TARGET]),
     threads: config["threads"]
+    resources:
+        gpu=GPU_TRAIN,
+        mem_mb=MEM_MB,
     log:
         f"{LOGS}/{{source}}/warmup_{{kind}}.log",
     benchmark:
@@ -19,5 +23,5 @@ rule warmup:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg warmup --config {params.config} --threads {threads} --kind {wildcards.kind} "
+        "{params.launch} warmup --config {params.config} --threads {threads} --kind {wildcards.kind} "
         "--source {wildcards.source} --target {params.target} --out {output} 2> {log}"

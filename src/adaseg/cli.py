@@ -195,13 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         res = evaluate(cfg, args.checkpoint, args.target, args.out, threads)
         logging.info("mIoU %.2f", res["miou"])
     elif args.cmd == "table":
-        from .data.datasets import open_dataset
         from .report.tables import write_table
         rows = dict(r.split("=", 1) for r in args.row)
-        h, w = open_dataset(cfg, cfg["target"], cfg["evaluation"]["split"], with_labels=False).image_size()
         write_table(args.name, rows, args.out_prefix, float(cfg["mada"]["budget"]),
-                    int(cfg.get("multi_round", {}).get("rounds", 5)),
-                    resolution=f"{w}x{h} pixels ({cfg['target']} {cfg['evaluation']['split']}, as read)")
+                    int(cfg.get("multi_round", {}).get("rounds", 5)))
     elif args.cmd == "figure":
         from .report.figures import make_figure
         make_figure(cfg, args.name, [tuple(i.split("=", 1)) for i in args.item], args.out_prefix, threads)

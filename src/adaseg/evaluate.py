@@ -5,12 +5,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.datasets import open_dataset
+from .data.datasets import open_dataset, read_label
 from .data.labels import IGNORE, LABEL_SPACES, SYNTHIA13_DROPPED
 from .features import iterate_images
 from .io import write_json
 from .models import upsample
-from .train.common import load_model, setup_runtime, to_tensor
+from .train.common import inference_model, to_tensor
 
 
 def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int) -> np.ndarray:
@@ -45,38 +45,65 @@ def summarize(conf: np.ndarray, label_space: str) -> dict:
     return res
 
 
-@torch.no_grad()
+def eval_label(ds, i: int, resolution) -> np.ndarray:
+    """Ground truth of image i at the evaluation resolution: the label file's own size ('native',
+    e.g. Cityscapes 2048x1024, whatever the dataset's training `resize`) or [H, W] (nearest)."""
+    size = None if resolution == "native" else tuple(resolution)
+    return read_label(ds.samples[i].label, ds.kind, ds.label_space, size)
+
+
+def class_probabilities(model, x: torch.Tensor, size, flip: bool) -> torch.Tensor:
+    """Softmax of the logits upsampled to `size` (B, C, H, W); with flip, averaged with the
+    mirrored prediction of the mirrored image (test-time augmentation)."""
+    prob = F.softmax(upsample(model(x)["logits"], size), 1)
+    if flip:
+        prob = 0.5 * (prob + F.softmax(upsample(model(x.flip(-1))["logits"], size), 1).flip(-1))
+    return prob
+
+
+def protocol(cfg: dict) -> str:
+    """How evaluation was done, for the table footnotes."""
+    e = cfg["evaluation"]
+    res = "each label file's own resolution" if e["resolution"] == "native" else f"{e['resolution'][1]}x{e['resolution'][0]}"
+    return f"confusion matrix at {res} (logits upsampled bilinearly)" + (", horizontal-flip TTA" if e["flip"] else "")
+
+
+@torch.inference_mode()
 def evaluate(cfg: dict, checkpoint: str, target: str, out: str, threads: int | None = None) -> dict:
-    """Evaluate a checkpoint on the `val` split of the target dataset and write the JSON report."""
-    device = setup_runtime(threads, cfg.get("device", "auto"))
-    model, meta = load_model(checkpoint, device)
-    model.eval()
+    """Evaluate a checkpoint on the `val` split of the target dataset and write the JSON report.
+    The network reads each image at the dataset's resize; its logits are upsampled to the label
+    at `evaluation.resolution` (default the label file's own size, as the papers evaluate)."""
+    ecfg = cfg["evaluation"]
+    model, meta, rt = inference_model(cfg, checkpoint, threads)
     space, ncls = meta["label_space"], meta["num_classes"]
-    ds = open_dataset(cfg, target, cfg["evaluation"]["split"], space)
+    ds = open_dataset(cfg, target, ecfg["split"], space)
     conf = np.zeros((ncls, ncls), dtype=np.int64)
-    for _, x, y in iterate_images(ds, int(cfg["features"]["batch_size"]), True, f"evaluate {target}"):
-        logits = upsample(model(x.to(device))["logits"], y.shape[-2:])
-        pred = F.softmax(logits, 1).argmax(1).cpu().numpy()
-        conf += confusion_matrix(pred, y.numpy(), ncls)
+    pixels = 0
+    for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"evaluate {target}"):
+        x = rt.inputs(x)
+        for j, i in enumerate(idx):
+            y = eval_label(ds, i, ecfg["resolution"])
+            pred = class_probabilities(model, x[j:j + 1], y.shape, ecfg["flip"]).argmax(1)[0]
+            conf += confusion_matrix(pred.cpu().numpy(), y, ncls)
+            pixels += y.size
     res = summarize(conf, space)
-    res.update(checkpoint=str(checkpoint), stage=meta.get("stage"), images=len(ds),
-               split=cfg["evaluation"]["split"], dataset=target)
+    res.update(checkpoint=str(checkpoint), stage=meta.get("stage"), images=len(ds), split=ecfg["split"],
+               dataset=target, pixels=int(pixels), protocol=protocol(cfg), precision=rt.precision)
     write_json(out, res)
     return res
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(cfg: dict, checkpoint: str, target: str, indices: list[int], split: str | None = None,
-            threads: int | None = None) -> tuple[np.ndarray, str]:
-    """Argmax predictions (N, H, W) of a checkpoint on images `indices` of the target split
-    (default: the evaluation split), at label resolution, and the checkpoint's label space."""
-    device = setup_runtime(threads, cfg.get("device", "auto"))
-    model, meta = load_model(checkpoint, device)
-    model.eval()
+            threads: int | None = None) -> tuple[list[np.ndarray], str]:
+    """Argmax predictions of a checkpoint on images `indices` of the target split (default: the
+    evaluation split), each at the size of the image as read (the figures' view), and the
+    checkpoint's label space."""
+    model, meta, rt = inference_model(cfg, checkpoint, threads)
     ds = open_dataset(cfg, target, split or cfg["evaluation"]["split"], meta["label_space"])
     preds = []
     for i in indices:
-        x = to_tensor(ds.image(i))[None]
-        logits = upsample(model(x.to(device))["logits"], ds.image_size())
-        preds.append(logits.argmax(1)[0].cpu().numpy().astype(np.uint8))
-    return np.stack(preds), meta["label_space"]
+        img = ds.image(i)
+        prob = class_probabilities(model, rt.inputs(to_tensor(img)[None]), img.shape[:2], cfg["evaluation"]["flip"])
+        preds.append(prob.argmax(1)[0].cpu().numpy().astype(np.uint8))
+    return preds, meta["label_space"]

@@ -145,7 +145,8 @@ def to_device(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[to
 
 class H5Rows:
     """Row reader of an HDF5 dataset by image id that opens the file lazily in each process (an
-    h5py handle must not cross a fork into DataLoader workers)."""
+    h5py handle must not cross a fork into DataLoader workers). Files of images of several sizes
+    store planes padded to the largest and each image's (H, W) in `sizes`: rows come back cut to it."""
 
     def __init__(self, path: str, name: str, ids: list[str]):
         from ..io import read_ids
@@ -167,4 +168,9 @@ class H5Rows:
 
         if self._pid != os.getpid():
             self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._h5[self.name][self.row[image_id]]
+        r = self.row[image_id]
+        row = self._h5[self.name][r]
+        if "sizes" in self._h5:
+            h, w = self._h5["sizes"][r]
+            row = row[:h, :w]
+        return row

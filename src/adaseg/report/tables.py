@@ -32,8 +32,7 @@ TABLES = {
         "random/MADA/MADAv2, squares for RIPU RA, superpixels for D2ADA, pixels for ADA-MCU; RIPU PA takes "
         "ripu.pa_pixels_per_image pixels per image. Multi-round methods split the budget and one training "
         "schedule into multi_round.rounds rounds. "
-        "Evaluation: target val split at the configured dataset resolution, confusion-matrix mIoU over the "
-        "classes of the label space. Model selection: none; the final checkpoint of every run is evaluated "
+        "Evaluation: target val split, confusion-matrix mIoU over the classes of the label space. Model selection: none; the final checkpoint of every run is evaluated "
         "(the official MADA code picks its best checkpoint on Cityscapes val). Published values are from the "
         "paper with DeepLabV3+ ResNet-101 on the real datasets; they are not comparable to proxy numbers.",
     ),
@@ -73,8 +72,8 @@ _T1_NOTE = (
     "Budget: counted in labelled target pixels ({budget}% of the target training pixels): whole images for "
     "random/MADA/MADAv2, squares for RIPU RA, superpixels for D2ADA, pixels for ADA-MCU; RIPU PA takes "
     "ripu.pa_pixels_per_image pixels per image. Multi-round methods split the budget and one training "
-    "schedule into multi_round.rounds rounds. Evaluation: target val split at the configured dataset "
-    "resolution, confusion-matrix mIoU over the classes of the label space. Model selection: none; the "
+    "schedule into multi_round.rounds rounds. Evaluation: target val split, "
+    "confusion-matrix mIoU over the classes of the label space. Model selection: none; the "
     "final checkpoint of every run is evaluated (the official MADA code picks its best checkpoint on "
     "Cityscapes val). Published values are from the papers with ResNet-101 backbones on the real datasets; "
     "they are not comparable to proxy numbers.")
@@ -360,13 +359,23 @@ def to_html(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> str:
     return "<html><body>\n" + "\n".join(parts) + "\n</body></html>\n"
 
 
-def write_table(name: str, evals: dict[str, str], prefix: str | Path, budget: float = 5, rounds: int = 5,
-                resolution: str | None = None) -> pd.DataFrame:
-    """PREFIX.csv/.md/.tex/.html, .metrics.json and .miou.csv; `resolution` (the evaluation images'
-    size) is added to the protocol footnote."""
+def evaluation_protocol(evals: dict[str, str]) -> str:
+    """What the evaluation files say about how they were computed (resolution, TTA, pixels), for the
+    footnote; one sentence per distinct protocol."""
+    seen: dict[str, list[int]] = {}
+    for path in evals.values():
+        e = read_json(path)
+        key = f"{e.get('protocol', 'confusion matrix at the images as read')} on {e.get('images')} {e.get('dataset')} {e.get('split')} images"
+        seen.setdefault(key, []).append(int(e.get("pixels", 0)))
+    return " ".join(f"Evaluation: {k}, {max(px):,} labelled pixels." if max(px) else f"Evaluation: {k}."
+                    for k, px in seen.items())
+
+
+def write_table(name: str, evals: dict[str, str], prefix: str | Path, budget: float = 5, rounds: int = 5) -> pd.DataFrame:
+    """PREFIX.csv/.md/.tex/.html, .metrics.json and .miou.csv; the protocol footnote ends with how
+    the evaluation files were computed (resolution, flip TTA, pixel count)."""
     df, title, note = build_table(name, evals, budget, rounds)
-    if resolution:
-        note += f" Evaluation resolution: {resolution}."
+    note += " " + evaluation_protocol(evals)
     if df.empty:
         raise ValueError(f"{name}: no rows")
     classes = read_json(next(iter(evals.values())))["classes"]

@@ -22,8 +22,10 @@ from ..features import class_mean_features, iterate_images, target_class_map
 from ..io import atomic_path, read_ids, write_ids
 from ..models import upsample
 from ..select.selection_list import read_selection, selected_ids
-from .common import (BatchStream, Checkpointer, checkpoint_meta, load_model, make_sgd, seg_ce, set_poly,
-                     setup_runtime, train_loop)
+from ..data.loader import H5Rows, shard
+from .common import (BatchStream, Checkpointer, Runtime, checkpoint_meta, descend, finish_distributed, gather_rows,
+                     load_model,
+                     make_sgd, seg_ce, set_poly, setup_runtime, train_loop, training_runtime)
 
 
 def soft_alignment_loss(vectors: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
@@ -54,17 +56,18 @@ class FinetuneContext:
     stream, the stream of actively labelled target images (labels under the selection's masks),
     the target training set and the selection."""
     cfg: dict
-    device: torch.device
+    rt: Runtime
     model: torch.nn.Module
+    net: torch.nn.Module              # what a step calls: the model, under DDP / torch.compile when asked
     optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
     ncls: int
     label_space: str
     source: object
     target: object
     active: list[int]
     selection: dict
-    src_stream: BatchStream
-    act_stream: BatchStream
+    streams: dict                     # name -> BatchStream; the loader hands each step their batches
     aug: dict
     bs: int
     iters: int
@@ -75,6 +78,10 @@ class FinetuneContext:
     schedule_total: int | None = None
 
     @property
+    def device(self) -> torch.device:
+        return self.rt.device
+
+    @property
     def aux_w(self) -> float:
         return float(self.cfg["train"]["aux_weight"])
 
@@ -82,23 +89,31 @@ class FinetuneContext:
         set_poly(self.optimizer, self.schedule_offset + it, self.schedule_total or self.iters,
                  self.cfg["train"]["poly_power"])
 
-    def supervised_forward(self, it: int, with_aux: bool | None = None) -> tuple[dict, torch.Tensor, torch.Tensor, dict]:
+    @property
+    def local_bs(self) -> int:
+        """Rows of each stream's batch in this process (bs / world in a data-parallel run)."""
+        return len(shard(self.bs, self.rt.rank, self.rt.world))
+
+    def forward(self, parts: list[torch.Tensor], labels: list[torch.Tensor],
+                with_aux: bool | None = None) -> tuple[dict, torch.Tensor]:
+        """Run the concatenated image batches through the network; (outputs, labels on the device)."""
+        x, y = self.rt.inputs(torch.cat(parts)), self.rt.labels(torch.cat(labels))
+        return self.net(x, with_aux=self.aux_w > 0 if with_aux is None else with_aux), y
+
+    def supervised_forward(self, it: int, b: dict, with_aux: bool | None = None) -> tuple[dict, torch.Tensor, torch.Tensor, dict]:
         """Set the learning rate of iteration `it`, run the source + active batch through the model
         and return (outputs, labels, CE(source) + CE(active) (MADA eq. 6 / RIPU eq. 7), logs); rows
-        [0, bs) of the batch are source, the rest active target."""
+        [0, local_bs) of the batch are source, the rest active target."""
         self.poly(it)
-        xs, ys = self.src_stream.batch(it)
-        xa, ya = self.act_stream.batch(it)
-        x, y = torch.cat([xs, xa]).to(self.device), torch.cat([ys, ya]).to(self.device)
-        o = self.model(x, with_aux=self.aux_w > 0 if with_aux is None else with_aux)
-        ce_s = seg_ce(o, y, self.aux_w, slice(0, self.bs))
-        ce_a = seg_ce(o, y, self.aux_w, slice(self.bs, None))
+        (xs, ys), (xa, ya) = b["source"], b["active"]
+        o, y = self.forward([xs, xa], [ys, ya], with_aux)
+        n = self.local_bs
+        ce_s = seg_ce(o, y, self.aux_w, slice(0, n))
+        ce_a = seg_ce(o, y, self.aux_w, slice(n, None))
         return o, y, ce_s + ce_a, {"ce_src": ce_s.item(), "ce_active": ce_a.item()}
 
     def descend(self, loss: torch.Tensor) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        descend(loss, self.optimizer, self.scaler)
 
 
 # objective -> (the learning-rate / iteration section of `finetune`, what it is)
@@ -119,29 +134,18 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
     R equal parts and trains part r (RIPU: selection at fixed iterations of one training run)."""
     if stage not in OBJECTIVES:
         raise ValueError(f"unknown fine-tuning objective '{stage}' (known: {', '.join(OBJECTIVES)})")
-    device = setup_runtime(threads, cfg.get("device", "auto"))
+    rt = training_runtime(cfg, threads)
     fcfg, tcfg = cfg["finetune"], cfg["train"]
     seed = int(cfg["seed"])
-    model, meta = load_model(init, device)
-    model.train()
+    model, meta = load_model(init)
+    model = rt.prepare(model.train())
     space, ncls = meta["label_space"], meta["num_classes"]
     src = open_dataset(cfg, source, "train", space)
     tgt = open_dataset(cfg, target, "train", space)
     sel = read_selection(selection)
     active = _indices(tgt, selected_ids(sel))
-    masks = None
-    if sel.get("mask_file"):  # region / pixel selection: only the masked pixels carry their labels
-        from ..select.region_run import read_masks
-
-        mask_ids, mask_set, _mask_h5 = read_masks(sel["mask_file"])
-        masks = (mask_set, {s: r for r, s in enumerate(mask_ids)})
-
-    def active_label(i: int):
-        lab = tgt.label(i)
-        if masks is not None:
-            lab = lab.copy()
-            lab[masks[0][masks[1][tgt.ids[i]]] == 0] = IGNORE
-        return lab
+    # region / pixel selection: only the masked pixels carry their labels
+    masks = H5Rows(sel["mask_file"], "masks", [tgt.ids[i] for i in active]) if sel.get("mask_file") else None
 
     scfg = fcfg[OBJECTIVES[stage][0]]
     iters, offset, total = int(scfg["iterations"]), 0, None
@@ -154,12 +158,14 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
     opt = make_sgd(model, scfg["lr"], tcfg["head_lr_mult"], tcfg["momentum"], tcfg["weight_decay"])
     aug = dict(crop=tcfg.get("crop"), scale_range=tcfg["scale_range"], flip=True)
     bs = int(fcfg["batch_size"])
+    scaler = rt.grad_scaler()
+    streams = {"source": BatchStream(src, range(len(src)), bs, seed, 10, **aug),
+               "active": BatchStream(tgt, active, bs, seed, 11, label_fn=MaskedLabels(tgt, masks), **aug)}
     ctx = FinetuneContext(
-        cfg=cfg, device=device, model=model, optimizer=opt, ncls=ncls, label_space=space, source=src, target=tgt,
-        active=active, selection=sel, aug=aug, bs=bs, iters=iters, seed=seed, init=str(init),
-        src_stream=BatchStream(src, range(len(src)), bs, seed, 10, **aug),
-        act_stream=BatchStream(tgt, active, bs, seed, 11, label_fn=active_label, **aug),
-        state={"model": model, "optimizer": opt}, schedule_offset=offset, schedule_total=total)
+        cfg=cfg, rt=rt, model=model, net=rt.wrap(model), optimizer=opt, scaler=scaler, ncls=ncls, label_space=space,
+        source=src, target=tgt, active=active, selection=sel, streams=streams, aug=aug, bs=bs, iters=iters,
+        seed=seed, init=str(init), state={"model": model, "optimizer": opt, "scaler": scaler},
+        schedule_offset=offset, schedule_total=total)
 
     if stage == "stage1":
         step = _stage1_step(ctx)
@@ -170,15 +176,41 @@ def finetune(cfg: dict, stage: str, init: str, selection: str, source: str, targ
 
         step = getattr(objectives, f"{stage}_step")(ctx, target_anchors=target_anchors, pseudo_labels=pseudo_labels)
 
-    ckpt = Checkpointer(out, tcfg["checkpoint_every"])
-    train_loop(step, iters, ckpt, ctx.state, desc=f"fine-tune {sel['strategy']} {stage}")
+    ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank)
+    train_loop(step, iters, ckpt, ctx.state, f"fine-tune {sel['strategy']} {stage}", ctx.streams, rt)
     ckpt.finish(ctx.state, iters, checkpoint_meta(cfg, ncls, space, stage=f"finetune_{stage}", source=source,
                                                   strategy=sel["strategy"], init=str(init)))
+    finish_distributed()
+
+
+class StoredLabels:
+    """Stored per-image label maps (pseudo-labels) by dataset index, read lazily per process."""
+
+    def __init__(self, dataset, rows: H5Rows):
+        self.ds, self.rows = dataset, rows
+
+    def __call__(self, i: int) -> np.ndarray:
+        return self.rows(self.ds.ids[i])
+
+
+class MaskedLabels:
+    """Labels of the actively labelled target images: ground truth under the selection's mask
+    (IGNORE elsewhere), or all of it for an image-level selection (masks None). Picklable."""
+
+    def __init__(self, dataset, masks: H5Rows | None):
+        self.ds, self.masks = dataset, masks
+
+    def __call__(self, i: int) -> np.ndarray:
+        lab = self.ds.label(i)
+        if self.masks is not None:
+            lab = lab.copy()
+            lab[self.masks(self.ds.ids[i]) == 0] = IGNORE
+        return lab
 
 
 def _stage1_step(ctx: FinetuneContext):
-    def step(it: int) -> dict:
-        _, _, loss, logs = ctx.supervised_forward(it)
+    def step(it: int, b: dict) -> dict:
+        _, _, loss, logs = ctx.supervised_forward(it, b)
         ctx.descend(loss)
         return logs
     return step
@@ -209,24 +241,21 @@ def _mada_stage2_step(ctx: FinetuneContext, target_anchors: str | None, pseudo_l
     image_level_only(ctx, "MADA stage 2")
     if not pseudo_labels:
         raise ValueError("stage2 needs --target-anchors and --pseudo-labels")
-    model, opt, bs, aux_w, device, tgt = ctx.model, ctx.optimizer, ctx.bs, ctx.aux_w, ctx.device, ctx.target
+    aux_w, tgt = ctx.aux_w, ctx.target
     mcfg = ctx.cfg["mada"]
     anchors = load_anchors(ctx, target_anchors)
-    h5 = h5py.File(pseudo_labels, "r")
-    plab_row = {s: r for r, s in enumerate(read_ids(h5))}
-    pseudo = lambda i: h5["labels"][plab_row[tgt.ids[i]]]  # noqa: E731
-    unl_stream = BatchStream(tgt, unlabelled_target(ctx), bs, ctx.seed, 12, label_fn=pseudo, **ctx.aug)
+    unlabelled = unlabelled_target(ctx)
+    pseudo = H5Rows(pseudo_labels, "labels", [tgt.ids[i] for i in unlabelled])
+    ctx.streams["unlabelled"] = BatchStream(tgt, unlabelled, ctx.bs, ctx.seed, 12, label_fn=StoredLabels(tgt, pseudo),
+                                            **ctx.aug)
     w_anchor, w_pseudo = float(mcfg["anchor_weight"]), float(mcfg["pseudo_weight"])
     alpha, use_ema = float(mcfg["ema_alpha"]), bool(mcfg["ema"])
     min_px = int(ctx.cfg["features"]["min_pixels"])
 
-    def step(it: int) -> dict:
+    def step(it: int, b: dict) -> dict:
         ctx.poly(it)
-        xs, ys = ctx.src_stream.batch(it)
-        xa, ya = ctx.act_stream.batch(it)
-        xu, yu = unl_stream.batch(it)
-        x, y = torch.cat([xs, xa, xu]).to(device), torch.cat([ys, ya, yu]).to(device)
-        o = model(x, with_aux=aux_w > 0)
+        o, y = ctx.forward(*zip(b["source"], b["active"], b["unlabelled"]))
+        bs = ctx.local_bs
         p = upsample(o["logits"], y.shape[-2:])
         ce_s = seg_ce(o, y, aux_w, slice(0, bs))
         ce_a = seg_ce(o, y, aux_w, slice(bs, 2 * bs))
@@ -245,11 +274,9 @@ def _mada_stage2_step(ctx: FinetuneContext, target_anchors: str | None, pseudo_l
             l_dis = soft_alignment_loss(vec, anchors).mean()
             loss = loss + w_anchor * l_dis
             logs["anchor"] = l_dis.item()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        ctx.descend(loss)
         if use_ema:
-            ema_update_anchors(anchors, vec.detach(), alpha)
+            ema_update_anchors(anchors, gather_rows(vec.detach()), alpha)
         return logs
     return step
 

@@ -17,7 +17,7 @@ from ..features import class_mean_features, target_class_map
 from ..io import load_torch, read_ids
 from ..models import upsample
 from ..select.mcu import mcu_uncertainty
-from .common import BatchStream, seg_ce
+from .common import BatchStream, gather_rows, seg_ce
 from .finetune import (FinetuneContext, ema_update_anchors, image_level_only, load_anchors, soft_alignment_loss,
                        unlabelled_target)
 from .losses import (class_sampling_weights, copy_paste, cutmix, cutmix_donor_probability, local_consistency_loss,
@@ -39,7 +39,7 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
     anchor_weight (MADAv2 Table 2, B..E)."""
     image_level_only(ctx, "MADAv2")
     m2, mada = ctx.cfg["madav2"], ctx.cfg["mada"]
-    model, bs, aux_w, device, tgt = ctx.model, ctx.bs, ctx.aux_w, ctx.device, ctx.target
+    model, aux_w, tgt, rt = ctx.model, ctx.aux_w, ctx.target, ctx.rt
     w_cons, w_dis = float(m2["consistency_weight"]), float(m2["anchor_weight"])
     use_ohem, use_acm, use_acp = bool(m2["ohem"]), bool(m2["acm"]), bool(m2["acp"])
     teacher_ema, area = float(m2["teacher_ema"]), float(m2["cutmix_area"])
@@ -47,7 +47,6 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
     min_px = int(ctx.cfg["features"]["min_pixels"])
     unlabelled = unlabelled_target(ctx)
     class_w = np.zeros(ctx.ncls)
-    donor_stream = None
     if w_cons > 0 and (use_acm or use_acp):
         if not pseudo_labels:
             raise ValueError("MADAv2 ACM/ACP need --pseudo-labels (class confidences of the stage-1 model, eq. 10)")
@@ -59,9 +58,11 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
         class_w = class_sampling_weights(conf, count > 0)                                   # eq. 11
         r = cutmix_donor_probability(classes[[row[tgt.ids[i]] for i in unlabelled]], class_w)  # eq. 11
         donors = np.random.default_rng([ctx.seed, 13]).choice(unlabelled, size=len(unlabelled), p=r)
-        donor_stream = BatchStream(tgt, donors, bs, ctx.seed, 13, **ctx.aug)
+        if use_acm:
+            ctx.streams["donor"] = BatchStream(tgt, donors, ctx.bs, ctx.seed, 13, **ctx.aug)
     use_unl = w_cons > 0 or w_dis > 0
-    unl_stream = BatchStream(tgt, unlabelled, bs, ctx.seed, 12, **ctx.aug) if use_unl else None
+    if use_unl:
+        ctx.streams["unlabelled"] = BatchStream(tgt, unlabelled, ctx.bs, ctx.seed, 12, **ctx.aug)
     teacher = None
     if w_cons > 0:
         teacher = copy.deepcopy(model).eval()
@@ -77,21 +78,21 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
             return ohem_cross_entropy(logits, y, float(m2["ohem_thresh"]), keep)
         return F.cross_entropy(logits, y, ignore_index=IGNORE)
 
-    def step(it: int) -> dict:
+    def step(it: int, b: dict) -> dict:
         ctx.poly(it)
-        xs, ys = ctx.src_stream.batch(it)
-        xa, ya = ctx.act_stream.batch(it)
+        bs = ctx.local_bs
+        (xs, ys), (xa, ya) = b["source"], b["active"]
         parts, labels = [xs, xa], [ys, ya]
         logs: dict = {}
         if w_cons > 0:
             rng = _batch_rng(ctx.seed, 14, it)
-            xu, _ = unl_stream.batch(it)
+            xu = b["unlabelled"][0]
             with torch.no_grad():
-                yu = teacher(xu.to(device))["logits"]
+                yu = teacher(rt.inputs(xu))["logits"]
                 yu = upsample(yu, xu.shape[-2:]).argmax(1).cpu()
                 if use_acm:
-                    xd, _ = donor_stream.batch(it)
-                    yd = upsample(teacher(xd.to(device))["logits"], xd.shape[-2:]).argmax(1).cpu()
+                    xd = b["donor"][0]
+                    yd = upsample(teacher(rt.inputs(xd))["logits"], xd.shape[-2:]).argmax(1).cpu()
                     mixed = [cutmix(xu[j], yu[j], xd[j], yd[j], random_box(*xu.shape[-2:], area, rng))
                              for j in range(len(xu))]                                    # eq. 9
                     xu, yu = torch.stack([m[0] for m in mixed]), torch.stack([m[1] for m in mixed])
@@ -104,17 +105,16 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
             parts.append(xu)
             labels.append(yu)
         elif use_unl:  # the anchor loss alone: unlabelled images without labels
-            xu, yu = unl_stream.batch(it)
+            xu, yu = b["unlabelled"]
             parts.append(xu)
             labels.append(torch.full_like(yu, IGNORE))
-        x, y = torch.cat(parts).to(device), torch.cat(labels).to(device)
-        o = model(x, with_aux=aux_w > 0)
+        o, y = ctx.forward(parts, labels)
         ce_s = seg_ce(o, y, aux_w, slice(0, bs))
         ce_a = seg_ce(o, y, aux_w, slice(bs, 2 * bs))
         loss = ce_s + ce_a                                                                    # eq. 6
         logs.update(ce_src=ce_s.item(), ce_active=ce_a.item())
         vec = None
-        unl_part = slice(len(x) - bs, len(x))
+        unl_part = slice(len(y) - bs, len(y))
         if w_cons > 0:
             lab_part = slice(2 * bs, 3 * bs) if use_acp else slice(bs, 2 * bs)
             l_cons = cons_loss(o["logits"][lab_part], y[lab_part]) + cons_loss(o["logits"][unl_part], y[unl_part])
@@ -129,7 +129,7 @@ def madav2_step(ctx: FinetuneContext, target_anchors: str | None = None, pseudo_
             logs["anchor"] = l_dis.item()
         ctx.descend(loss)
         if vec is not None and mada["ema"]:
-            ema_update_anchors(anchors, vec.detach(), float(mada["ema_alpha"]))              # eq. 8
+            ema_update_anchors(anchors, gather_rows(vec.detach()), float(mada["ema_alpha"]))  # eq. 8
         if teacher is not None and teacher_ema > 0:
             with torch.no_grad():
                 for pt, ps in zip(teacher.parameters(), model.parameters()):
@@ -143,11 +143,11 @@ def ripu_step(ctx: FinetuneContext, **_):
     the source predictions (eq. 9) + alpha_2 * negative learning on the target predictions (eq. 11).
     Ablation switches (RIPU Table 3 d, e): consistency_weight, negative_weight."""
     rc = ctx.cfg["ripu"]
-    bs = ctx.bs
+    bs = ctx.local_bs
     a1, a2, tau = float(rc["consistency_weight"]), float(rc["negative_weight"]), float(rc["negative_tau"])
 
-    def step(it: int) -> dict:
-        o, y, loss, logs = ctx.supervised_forward(it)                                        # eq. 7
+    def step(it: int, b: dict) -> dict:
+        o, y, loss, logs = ctx.supervised_forward(it, b)                                     # eq. 7
         if a1 > 0 or a2 > 0:
             prob = F.softmax(upsample(o["logits"], y.shape[-2:]), 1)
             if a1 > 0:
@@ -181,7 +181,7 @@ def mcu_step(ctx: FinetuneContext, **_):
     from .mcu_contrast import class_centers, error_rates, multi_level_contrastive_loss, sample_pixels, update_dccm
 
     mc = ctx.cfg["mcu"]
-    model, bs, device, ncls = ctx.model, ctx.bs, ctx.device, ctx.ncls
+    model, bs, device, ncls = ctx.model, ctx.local_bs, ctx.device, ctx.ncls
     gamma, q_low = float(mc["gamma"]), float(mc["low_quantile"])
     w_pseudo, w_con, temp = float(mc["pseudo_weight"]), float(mc["contrast_weight"]), float(mc["temperature"])
     levels, use_dccm, beta = tuple(mc["levels"]), bool(mc["dccm"]), float(mc["dccm_beta"])
@@ -202,8 +202,8 @@ def mcu_step(ctx: FinetuneContext, **_):
                    for b in range(len(feats))]
         return {"anchors": anchors, "keys": keys, "centers": centers}
 
-    def step(it: int) -> dict:
-        o, y, loss, logs = ctx.supervised_forward(it, with_aux=True)                         # eq. 4
+    def step(it: int, b: dict) -> dict:
+        o, y, loss, logs = ctx.supervised_forward(it, b, with_aux=True)                      # eq. 4
         with torch.no_grad():
             size = o["features"].shape[-2:]
             prob = F.softmax(o["logits"], 1)
@@ -233,8 +233,9 @@ def mcu_step(ctx: FinetuneContext, **_):
         ctx.descend(loss)
         if use_dccm:
             with torch.no_grad():
-                lab = torch.cat([yf[:bs], t_lab])
+                lab = gather_rows(torch.cat([yf[:bs], t_lab]))                 # the global batch's pixels
+                pred_all = gather_rows(pred)
                 present = torch.bincount(lab[lab != IGNORE], minlength=ncls)[:ncls] > 0
-                W.copy_(update_dccm(W, error_rates(pred, lab, ncls), beta, present))          # eqs. 7-8
+                W.copy_(update_dccm(W, error_rates(pred_all, lab, ncls), beta, present))      # eqs. 7-8
         return logs
     return step
