@@ -46,6 +46,7 @@ class Runtime:
     rank: int = 0
     world: int = 1
     sync_bn: bool = False
+    freeze_bn: bool = False
 
     @property
     def main(self) -> bool:
@@ -58,6 +59,8 @@ class Runtime:
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """Move a model to the device in the runtime's memory format and precision (in place)."""
         model.to(self.device)
+        if self.freeze_bn:
+            freeze_batchnorm(model)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         if hasattr(model, "set_precision"):
@@ -120,7 +123,16 @@ def training_runtime(cfg: dict, threads: int | None) -> Runtime:
                    channels_last=device.type == "cuda" if channels_last is None else bool(channels_last),
                    compile=bool(tcfg.get("compile", False)), workers=default_workers(cfg, threads),
                    prefetch=int(tcfg.get("prefetch", 2)), rank=rank, world=world,
-                   sync_bn=bool(tcfg.get("sync_bn", False)))
+                   sync_bn=bool(tcfg.get("sync_bn", False)), freeze_bn=bool(tcfg.get("freeze_bn", False)))
+
+
+def freeze_batchnorm(model: torch.nn.Module) -> None:
+    """Batch norm layers normalise with their running statistics and keep them (their affine
+    weights still train), so a step does not depend on how the batch is split over processes."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+            m.train = lambda mode=True, _m=m: _m  # stays in eval mode when the model is set to train
 
 
 def seg_ce(out: dict, y: torch.Tensor, aux_weight: float = 0.0, part: slice = slice(None)) -> torch.Tensor:
