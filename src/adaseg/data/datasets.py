@@ -84,15 +84,18 @@ def scan(kind: str, root: str | Path, split: str = "train", with_labels: bool = 
 
 
 def read_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """RGB uint8 HxWx3, resized bilinearly to size=(H, W) when given."""
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8).copy()
-    except (OSError, ValueError) as e:
-        raise DatasetReadError(f"cannot read image '{path}': {e}") from e
+    """RGB uint8 HxWx3, resized to size=(H, W) when given (area averaging when shrinking, bilinear
+    when enlarging), in one pass. Decoded with OpenCV: 1.5-1.8x faster than PIL on GTA5 and
+    Cityscapes-size PNGs, same pixels (benchmarks/decode.py)."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        reason = "the file does not exist" if not Path(path).is_file() else "not a decodable image"
+        raise DatasetReadError(f"cannot read image '{path}': {reason}")
+    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if size is not None and img.shape[:2] != tuple(size):
+        shrink = size[0] * size[1] < img.shape[0] * img.shape[1]
+        img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return img
 
 
 def _read_raw_label(path: Path, kind: str) -> np.ndarray:

@@ -333,6 +333,34 @@ def write_synthia(root: Path, seed: int, n: int, h: int, w: int) -> dict:
     return {"images": n, "families": {f: fams.count(f) for f in FAMILIES}}
 
 
+def write_gta5_sizes(root: Path, seed: int, sizes: list[tuple[int, int]]) -> dict:
+    """GTA5 layout with image i at sizes[i] (the real set mixes 1914x1052 with a few 1914x1054)."""
+    for i, (h, w) in enumerate(tqdm(sizes, desc="GTA5 real-size", unit="img")):
+        rgb, lab, _ = render_sample(seed, "gta5", i, h, w)
+        _save_png(root / "images" / f"{i + 1:05d}.png", rgb)
+        _save_png(root / "labels" / f"{i + 1:05d}.png", _labelids(lab), palette=True)
+    return {"images": len(sizes), "sizes": sorted({f"{w}x{h}" for h, w in sizes})}
+
+
+# the real datasets' image sizes (H, W)
+REAL_SIZES = {"gta5": (1052, 1914), "gta5_tall": (1054, 1914), "cityscapes": (1024, 2048), "synthia": (760, 1280)}
+
+
+def generate_real_size(out: str | Path, seed: int = 0, gta5: int = 6, gta5_tall: int = 2, cityscapes_train: int = 6,
+                       cityscapes_val: int = 2, synthia: int = 4) -> dict:
+    """Small datasets in the real layouts at the real resolutions, for proving a paper-scale config
+    end to end without the data: <out>/gta5 (gta5 images of 1914x1052 and gta5_tall of 1914x1054,
+    interleaved), <out>/cityscapes (2048x1024, two cities per split), <out>/synthia (1280x760,
+    16-bit labels). Scenes come from the proxy renderer."""
+    out = Path(out)
+    tall = set(range(1, 2 * gta5_tall, 2)) if gta5_tall else set()
+    sizes = [REAL_SIZES["gta5_tall" if i in tall else "gta5"] for i in range(gta5 + gta5_tall)]
+    return {"gta5": write_gta5_sizes(out / "gta5", seed, sizes),
+            "cityscapes": write_cityscapes(out / "cityscapes", seed, cityscapes_train, cityscapes_val,
+                                           *REAL_SIZES["cityscapes"]),
+            "synthia": write_synthia(out / "synthia", seed, synthia, *REAL_SIZES["synthia"])}
+
+
 def write_cityscapes(root: Path, seed: int, n_train: int, n_val: int, h: int, w: int) -> dict:
     info = {}
     for split, n, cities, dom in (("train", n_train, CITIES_TRAIN, "cityscapes_train"),
