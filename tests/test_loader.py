@@ -1,9 +1,7 @@
 """The input pipeline (adaseg.data.loader), precision switch, label-resolution evaluation and GPU
 slots: batches do not depend on which process computes them."""
-import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest

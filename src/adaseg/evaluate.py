@@ -7,10 +7,11 @@ import torch.nn.functional as F
 
 from .data.datasets import open_dataset, read_label
 from .data.labels import IGNORE, LABEL_SPACES, SYNTHIA13_DROPPED
+from .data.loader import to_tensor
 from .features import iterate_images
 from .io import write_json
 from .models import upsample
-from .train.common import inference_model, to_tensor
+from .train.common import inference_model
 
 
 def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int) -> np.ndarray:

@@ -17,9 +17,10 @@ from tqdm import tqdm
 
 from .data.datasets import open_dataset
 from .data.labels import IGNORE
+from .data.loader import to_tensor
 from .io import atomic_path, read_ids, write_ids
 from .models import upsample
-from .train.common import load_discriminator, load_model, setup_runtime, to_tensor
+from .train.common import inference_model, load_discriminator
 
 
 def downsample_labels(labels: torch.Tensor, size) -> torch.Tensor:
@@ -91,7 +92,7 @@ def gradient_embedding(prob: torch.Tensor, features: torch.Tensor) -> torch.Tens
     return torch.einsum("bcn,bdn->bcd", p - onehot, features.flatten(2)) / p.shape[-1]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: str, out: str | Path,
                   threads: int | None = None) -> None:
     """Write, for every image, to HDF5: class-mean features and pixel counts (MADA eqs. 1/4) and the
@@ -99,9 +100,8 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
     margin), the BADGE gradient embedding and the warm-up discriminator's mean P(source)."""
     if mode not in ("source", "target"):
         raise ValueError("mode must be 'source' (GT AND prediction) or 'target' (prediction)")
-    device = setup_runtime(threads, cfg.get("device", "auto"))
-    model, meta = load_model(checkpoint, device)
-    model.eval()
+    model, meta, rt = inference_model(cfg, checkpoint, threads)
+    device = rt.device
     disc = load_discriminator(checkpoint, device) if mode == "target" else None
     ncls = meta["num_classes"]
     ds = open_dataset(cfg, dataset, split, meta["label_space"], with_labels=(mode == "source"))
@@ -125,7 +125,7 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
         h5.attrs.update(mode=mode, checkpoint=str(checkpoint), dataset=dataset, split=split,
                         min_pixels=min_px, num_classes=ncls, feature_dim=dim)
         for idx, x, y in iterate_images(ds, bs, mode == "source", f"features {dataset}/{split}"):
-            x = x.to(device)
+            x = rt.inputs(x)
             out_ = model(x)
             logits, feats = out_["logits"], out_["features"]
             cmap = source_class_map(logits, y.to(device)) if mode == "source" else target_class_map(logits)
@@ -142,15 +142,14 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
                 arrays[name][sl] = value.cpu().numpy()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: str, out: str | Path,
                          threads: int | None = None) -> None:
     """Per superpixel of every training image (D2ADA): its image, segment id, pixel count, class
     (argmax of the mean softmax), mean pixel entropy and mean decoder feature (at stride 4; a
     superpixel that vanishes at that resolution has valid = 0 and takes no part in the densities)."""
-    device = setup_runtime(threads, cfg.get("device", "auto"))
-    model, meta = load_model(checkpoint, device)
-    model.eval()
+    model, meta, rt = inference_model(cfg, checkpoint, threads)
+    device = rt.device
     ds = open_dataset(cfg, dataset, "train", meta["label_space"], with_labels=False)
     rows: dict[str, list] = {k: [] for k in ("image", "segment", "pixels", "cls", "entropy", "feature", "valid")}
     with h5py.File(superpixels, "r") as sp:
@@ -158,7 +157,7 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
         if sp_ids != ds.ids:
             raise ValueError(f"'{superpixels}' does not list the images of {dataset}/train in order")
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"region features {dataset}"):
-            o = model(x.to(device))
+            o = model(rt.inputs(x))
             prob = F.softmax(upsample(o["logits"], x.shape[-2:]), 1)
             ent = entropy_map(prob)
             for j, i in enumerate(idx):

@@ -13,7 +13,7 @@ from ..data.datasets import open_dataset
 from ..features import iterate_images
 from ..io import atomic_path, read_ids, write_ids
 from ..models import upsample
-from ..train.common import load_model, setup_runtime
+from ..train.common import inference_model
 from .mcu import adaptive_sampling, mcu_uncertainty
 from .ripu import greedy_picks, ripu_acquisition
 from .selection_list import budget_pixels, write_selection
@@ -27,7 +27,7 @@ def read_masks(path: str | Path) -> tuple[list[str], h5py.Dataset, h5py.File]:
     return ids, h5["masks"], h5
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str, budget_percent: float,
                          out: str | Path, masks_out: str | Path, previous_masks: str | None = None,
                          threads: int | None = None, schedule_round: tuple[int, int] = (1, 1)) -> dict:
@@ -40,9 +40,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
     mode, unit = REGION_STRATEGIES[strategy]
     rcfg, mcfg = cfg["ripu"], cfg["mcu"]
     k = int(rcfg["k_ra"] if mode == "RA" else rcfg["k_pa"]) if mode != "MCU" else 0
-    device = setup_runtime(threads, cfg.get("device", "auto"))
-    model, meta = load_model(checkpoint, device)
-    model.eval()
+    model, meta, rt = inference_model(cfg, checkpoint, threads)
     ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=False)
     h, w = ds.image_size()
     prev_h5 = None
@@ -61,7 +59,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
         masks = h5.create_dataset("masks", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
         h5.attrs.update(strategy=strategy, k=k, checkpoint=str(checkpoint))
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"{strategy} selection"):
-            heads = model(x.to(device), with_aux=(mode == "MCU"))
+            heads = model(rt.inputs(x), with_aux=(mode == "MCU"))
             prob = F.softmax(upsample(heads["logits"], (h, w)), 1).cpu().numpy()
             if mode == "MCU":
                 prob_aux = F.softmax(upsample(heads["aux"], (h, w)), 1).cpu().numpy()

@@ -8,12 +8,11 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..data.loader import BatchStream, augment, default_workers, step_loader, to_tensor  # noqa: F401
+from ..data.loader import BatchStream, default_workers, step_loader
 from ..data.labels import IGNORE
 from ..io import load_torch, save_torch
 from ..models import build_model

@@ -18,14 +18,13 @@ import torch.nn.functional as F
 
 from ..data.datasets import open_dataset
 from ..data.labels import IGNORE
+from ..data.loader import H5Rows, shard
 from ..features import class_mean_features, iterate_images, target_class_map
-from ..io import atomic_path, read_ids, write_ids
+from ..io import atomic_path, write_ids
 from ..models import upsample
 from ..select.selection_list import read_selection, selected_ids
-from ..data.loader import H5Rows, shard
 from .common import (BatchStream, Checkpointer, Runtime, checkpoint_meta, descend, finish_distributed, gather_rows,
-                     load_model,
-                     make_sgd, seg_ce, set_poly, setup_runtime, train_loop, training_runtime)
+                     inference_model, load_model, make_sgd, seg_ce, set_poly, train_loop, training_runtime)
 
 
 def soft_alignment_loss(vectors: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
@@ -281,7 +280,7 @@ def _mada_stage2_step(ctx: FinetuneContext, target_anchors: str | None, pseudo_l
     return step
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, threads: int | None = None) -> None:
     """Argmax pseudo-labels (MADA eq. 10) of every target training image at label resolution, to
     HDF5; pixels below the configured confidence threshold are ignored (0 = plain argmax).
@@ -290,9 +289,7 @@ def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, thread
     pseudo-labelled c (`log_conf_sum`, `log_conf_count`: eq. 10)."""
     from .losses import class_log_confidence
 
-    device = setup_runtime(threads, cfg.get("device", "auto"))
-    model, meta = load_model(checkpoint, device)
-    model.eval()
+    model, meta, rt = inference_model(cfg, checkpoint, threads)
     ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=False)
     thr = float(cfg["mada"]["pseudo_threshold"])
     h, w = ds.image_size()
@@ -304,7 +301,7 @@ def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, thread
         classes = h5.create_dataset("classes", (len(ds), ncls), dtype=bool)
         h5.attrs.update(checkpoint=str(checkpoint), threshold=thr)
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, "pseudo-labels"):
-            logp = F.log_softmax(upsample(model(x.to(device))["logits"], (h, w)), 1)
+            logp = F.log_softmax(upsample(model(rt.inputs(x))["logits"], (h, w)), 1)
             conf, lab = logp.exp().max(1)
             lab[conf < thr] = IGNORE
             s, c = class_log_confidence(logp.double().cpu(), lab.cpu(), ncls)
