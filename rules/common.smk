@@ -60,16 +60,26 @@ if not _cfg_file.exists() or _cfg_file.read_text() != _text:
 
 
 def sections(*keys, datasets=()):
-    """The config sections a rule depends on, as a canonical string (a rerun trigger)."""
+    """The config sections a rule depends on, as a canonical string (a rerun trigger). A dataset's
+    `cache` switch is left out: the decoded-sample cache holds the same pixels as the PNGs."""
     picked = {k: config.get(k) for k in keys}
-    picked["datasets"] = {d: config["datasets"][d] for d in datasets}
+    picked["datasets"] = {d: {k: v for k, v in config["datasets"][d].items() if k != "cache"} for d in datasets}
     return json.dumps(picked, sort_keys=True)
 
 
+def dataset_splits(name):
+    """The splits the pipeline reads of a dataset: train, and the evaluation split of the target."""
+    return list(dict.fromkeys(["train", config["evaluation"]["split"]])) if name == TARGET else ["train"]
+
+
 def dataset_input(name):
-    """A proxy dataset is produced by rule synth; a real one is an existing folder, checked by the CLI."""
+    """A proxy dataset is produced by rule synth; a real one is an existing folder, checked by the CLI.
+    With `cache: true`, the decoded-sample caches of its splits (rule cache_dataset) too."""
     d = config["datasets"][name]
-    return [d["root"]] if d.get("proxy") else []
+    files = [d["root"]] if d.get("proxy") else []
+    if d.get("cache"):
+        files += [f"{R}/cache/{name}/{split}.h5" for split in dataset_splits(name)]
+    return files
 
 
 def table_inputs(wildcards):

@@ -13,3 +13,26 @@ rule synth:
         "../envs/adaseg.yaml"
     shell:
         "adaseg synth --config {params.config} --dataset {wildcards.dataset} --out {output} 2> {log}"
+
+
+# Decoded-sample cache (datasets.<name>.cache: true): every image of a split decoded and resized
+# once into HDF5, read by every later stage instead of the PNGs (same pixels; adaseg.data.cache).
+rule cache_dataset:
+    input:
+        lambda wc: [config["datasets"][wc.dataset]["root"]] if config["datasets"][wc.dataset].get("proxy") else [],
+    output:
+        f"{R}/cache/{{dataset}}/{{split}}.h5",
+    wildcard_constraints:
+        split="train|val|test",
+    params:
+        config=CONFIG_JSON,
+        cfg=lambda wc: sections(datasets=[wc.dataset]),
+    log:
+        f"{LOGS}/cache/{{dataset}}_{{split}}.log",
+    benchmark:
+        f"{R}/benchmarks/cache/{{dataset}}_{{split}}.tsv"
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg cache --config {params.config} --dataset {wildcards.dataset} --split {wildcards.split} "
+        "--out {output} 2> {log}"

@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="dataset name in the config (gta5, synthia, cityscapes)")
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser("cache", help="decode one dataset split once into the decoded-sample cache (HDF5)")
+    _common(p)
+    p.add_argument("--dataset", required=True, help="dataset name in the config")
+    p.add_argument("--split", default="train")
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("warmup", help="source-only or AdaptSeg warm-up training")
     _common(p)
     p.add_argument("--kind", required=True, choices=["source_only", "adaptseg"])
@@ -149,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         info = generate(args.out, d["kind"], cfg["proxy"]["seed"], cfg["proxy"]["height"],
                         cfg["proxy"]["width"], cfg["proxy"]["counts"])
         logging.info("wrote %s: %s", args.out, info)
+    elif args.cmd == "cache":
+        from .data.cache import write_cache
+        from .data.datasets import SegmentationDataset, default_label_space
+        d = cfg["datasets"][args.dataset]
+        write_cache(SegmentationDataset(d["kind"], d["root"], args.split, default_label_space(d["kind"]),
+                                        d.get("resize")), args.out)
     elif args.cmd == "warmup":
         from .train.warmup import train_warmup
         train_warmup(cfg, args.kind, args.source, args.target, args.out, threads)

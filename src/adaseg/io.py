@@ -70,5 +70,41 @@ def read_ids(h5) -> list[str]:
     return [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
 
 
+def create_planes(h5, name: str, sizes, dtype: str, fill: int = 0):
+    """A per-image plane dataset (label masks, pseudo-labels, superpixels) of an open HDF5 file, for
+    images of the sizes (H, W) given: one gzip-compressed chunk per image, planes padded to the
+    largest size with `fill`, and each image's own size stored in 'sizes' (read back by `plane`)."""
+    import numpy as np
+
+    sizes = np.asarray(sizes, dtype=np.int32).reshape(-1, 2)
+    h, w = (int(v) for v in sizes.max(0))
+    if "sizes" not in h5:
+        h5.create_dataset("sizes", data=sizes)
+    elif not np.array_equal(h5["sizes"][:], sizes):
+        raise ValueError(f"'{h5.filename}': planes '{name}' for other image sizes than the file's")
+    return h5.create_dataset(name, (len(sizes), h, w), dtype=dtype, chunks=(1, h, w), compression="gzip",
+                             fillvalue=fill)
+
+
+def write_plane(dset, i: int, plane) -> None:
+    """Store image i's plane (its own size) in a dataset made by `create_planes`."""
+    h, w = plane.shape
+    if (h, w) == dset.shape[1:]:
+        dset[i] = plane
+    else:
+        dset[i, :h, :w] = plane
+
+
+def plane(dset, i: int):
+    """Image i's plane of a per-image plane dataset, cut to the image's own size when the file
+    stores sizes (files of one size hold the planes as they are)."""
+    row = dset[i]
+    sizes = dset.file.get("sizes")
+    if sizes is not None:
+        h, w = sizes[i]
+        row = row[:h, :w]
+    return row
+
+
 def load_torch(path: str | Path):
     return torch.load(path, map_location="cpu", weights_only=True)

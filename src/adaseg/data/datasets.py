@@ -135,41 +135,67 @@ def read_label(path: Path, kind: str, label_space: str, size: tuple[int, int] | 
 
 
 class SegmentationDataset:
-    """Samples of one split of one dataset, read on demand (nothing is held in memory)."""
+    """Samples of one split of one dataset, read on demand (nothing is held in memory). With
+    `cache` (a file written by `adaseg.data.cache.write_cache`), images and training labels come
+    from the decoded-sample cache instead of the PNGs (same pixels, no decoding)."""
 
     def __init__(self, kind: str, root: str | Path, split: str = "train", label_space: str = "cityscapes19",
-                 resize: tuple[int, int] | None = None, with_labels: bool = True):
+                 resize: tuple[int, int] | None = None, with_labels: bool = True, cache: str | Path | None = None):
         self.kind, self.root, self.split = kind, Path(root), split
         self.label_space = label_space
         self.resize = tuple(resize) if resize else None
         self.samples = scan(kind, root, split, with_labels)
         self.ids = [s.id for s in self.samples]
+        self._sizes: list[tuple[int, int]] | None = None
+        self.cache = None
+        if cache is not None:
+            from .cache import CachedSamples
+
+            self.cache = CachedSamples(cache, self.ids, self.resize, label_space)
+            self._sizes = self.cache.sizes
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def image(self, i: int) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache.image(i)
         return read_rgb(self.samples[i].image, self.resize)
 
     def label(self, i: int) -> np.ndarray:
         s = self.samples[i]
         if s.label is None:
             raise ValueError(f"{self.kind} '{self.root}' was opened without labels")
+        if self.cache is not None:
+            ids = self.cache.label(i)
+            return L.trainids19_to_trainids16(ids) if self.cache.label_space != self.label_space else ids
         return read_label(s.label, self.kind, self.label_space, self.resize)
+
+    def image_sizes(self) -> list[tuple[int, int]]:
+        """(H, W) of every image as read (after resize), from the PNG headers (nothing decoded)."""
+        if self.resize is not None and self.cache is None:
+            return [self.resize] * len(self)
+        if self._sizes is None:
+            sizes = []
+            for s in self.samples:
+                with Image.open(s.image) as im:
+                    sizes.append((im.size[1], im.size[0]))
+            self._sizes = sizes
+        return list(self._sizes)
 
     def pixel_counts(self) -> np.ndarray:
         """Pixels per image as read (what labelling the whole image costs)."""
-        if self.resize is not None:
-            return np.full(len(self), self.resize[0] * self.resize[1], dtype=np.int64)
-        counts = []
-        for s in self.samples:
-            with Image.open(s.image) as im:
-                counts.append(im.size[0] * im.size[1])
-        return np.asarray(counts, dtype=np.int64)
+        return np.asarray([h * w for h, w in self.image_sizes()], dtype=np.int64)
 
     def image_size(self) -> tuple[int, int]:
-        """(H, W) of the images as read (after resize)."""
-        return self.image(0).shape[:2] if self.resize is None else self.resize
+        """(H, W) shared by every image as read (after resize); an error naming the sizes when the
+        split mixes sizes (GTA5 has 1914x1052 and 1914x1054 images): set `resize` or a `crop`."""
+        sizes = sorted(set(self.image_sizes()))
+        if len(sizes) > 1:
+            raise ValueError(f"{self.kind} '{self.root}' ({self.split}) mixes image sizes "
+                             f"{', '.join(f'{w}x{h}' for h, w in sizes[:4])}: set datasets.<name>.resize "
+                             f"(or train.crop) in the config so that every image is read at one size")
+        return sizes[0]
 
 
 def default_label_space(kind: str) -> str:
@@ -182,4 +208,9 @@ def open_dataset(cfg: dict, name: str, split: str = "train", label_space: str | 
     """Open dataset `name` of the config (datasets.<name>: kind, root, resize)."""
     d = cfg["datasets"][name]
     space = label_space or default_label_space(d["kind"])
-    return SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels)
+    cache = None
+    if d.get("cache"):
+        from .cache import cache_path
+
+        cache = cache_path(cfg, name, split)
+    return SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels, cache)

@@ -8,7 +8,7 @@ import numpy as np
 from skimage.segmentation import slic
 from tqdm import tqdm
 
-from ..io import atomic_path, write_ids
+from ..io import atomic_path, create_planes, write_ids, write_plane
 from .datasets import open_dataset
 
 
@@ -19,12 +19,13 @@ def superpixels(image: np.ndarray, n_segments: int, compactness: float) -> np.nd
 
 
 def compute_superpixels(cfg: dict, dataset: str, split: str, out: str | Path) -> None:
+    """SLIC labels of every image of the split at the size it is read (images of several sizes are
+    stored padded, each with its own size: `adaseg.io.plane` reads them back)."""
     scfg = cfg["d2ada"]
     ds = open_dataset(cfg, dataset, split, with_labels=False)
-    h, w = ds.image_size()
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         write_ids(h5, ds.ids)
-        seg = h5.create_dataset("segments", (len(ds), h, w), dtype="i2", chunks=(1, h, w), compression="gzip")
+        seg = create_planes(h5, "segments", ds.image_sizes(), "i2")
         h5.attrs.update(n_segments=int(scfg["n_segments"]), compactness=float(scfg["compactness"]))
         for i in tqdm(range(len(ds)), desc=f"SLIC {dataset}/{split}", unit="img", mininterval=2.0):
-            seg[i] = superpixels(ds.image(i), int(scfg["n_segments"]), float(scfg["compactness"]))
+            write_plane(seg, i, superpixels(ds.image(i), int(scfg["n_segments"]), float(scfg["compactness"])))

@@ -293,7 +293,8 @@ def _mask_source(path: str, stack):
         ids, masks, h5 = read_masks(path)
         stack.enter_context(h5)
         row = {i: n for n, i in enumerate(ids)}
-        return lambda image_id: masks[row[image_id]].astype(bool) if image_id in row else None
+        from ..io import plane
+        return lambda image_id: plane(masks, row[image_id]).astype(bool) if image_id in row else None
     chosen = {e["id"] for e in read_json(path)["selected"]}
     return lambda image_id: True if image_id in chosen else None
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..data.datasets import open_dataset
 from ..features import iterate_images
-from ..io import atomic_path, read_ids, write_ids
+from ..io import atomic_path, create_planes, plane, read_ids, write_ids, write_plane
 from ..models import upsample
 from ..train.common import inference_model
 from .mcu import adaptive_sampling, mcu_uncertainty
@@ -42,7 +42,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
     k = int(rcfg["k_ra"] if mode == "RA" else rcfg["k_pa"]) if mode != "MCU" else 0
     model, meta, rt = inference_model(cfg, checkpoint, threads)
     ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=False)
-    h, w = ds.image_size()
+    sizes = ds.image_sizes()
     prev_h5 = None
     if previous_masks:
         prev_ids, prev, prev_h5 = read_masks(previous_masks)
@@ -52,19 +52,21 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
     # per image: PA takes a fixed pixel count, RA and MCU a fraction of the image
     r, rounds = schedule_round
     pa = int(rcfg["pa_pixels_per_image"])
-    budget = pa * r // rounds - pa * (r - 1) // rounds if mode == "PA" else budget_pixels(fraction, h * w)
+    pa_budget = pa * r // rounds - pa * (r - 1) // rounds
     entries, total_budget, total_new, total_labelled = [], 0, 0, 0
     with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
         write_ids(h5, ds.ids)
-        masks = h5.create_dataset("masks", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
+        masks = create_planes(h5, "masks", sizes, "u1")
         h5.attrs.update(strategy=strategy, k=k, checkpoint=str(checkpoint))
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"{strategy} selection"):
+            h, w = x.shape[-2:]  # a batch holds images of one size
+            budget = pa_budget if mode == "PA" else budget_pixels(fraction, h * w)
             heads = model(rt.inputs(x), with_aux=(mode == "MCU"))
             prob = F.softmax(upsample(heads["logits"], (h, w)), 1).cpu().numpy()
             if mode == "MCU":
                 prob_aux = F.softmax(upsample(heads["aux"], (h, w)), 1).cpu().numpy()
             for j, i in enumerate(idx):
-                labelled = prev[i].astype(bool) if prev_h5 is not None else np.zeros((h, w), bool)
+                labelled = plane(prev, i).astype(bool) if prev_h5 is not None else np.zeros((h, w), bool)
                 if mode == "MCU":
                     score = mcu_uncertainty(prob[j], prob_aux[j], float(mcfg["gamma"]))
                     rng = np.random.default_rng([int(cfg["seed"]), 13, i])
@@ -75,7 +77,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
                     score = ripu_acquisition(prob[j], k, mode, rcfg["criterion"])
                     new, picks = greedy_picks(score, k, mode, budget, labelled)
                 mask = labelled | new
-                masks[i] = mask.astype(np.uint8)
+                write_plane(masks, i, mask.astype(np.uint8))
                 total_budget += budget
                 total_new += int(new.sum())
                 total_labelled += int(mask.sum())
@@ -87,7 +89,7 @@ def run_region_selection(cfg: dict, strategy: str, checkpoint: str, target: str,
         prev_h5.close()
     sel = dict(strategy=strategy, unit=unit, seed=int(cfg["seed"]), k=k,
                budget_fraction=None if mode == "PA" else fraction,
-               pool_images=len(ds), pool_pixels=len(ds) * h * w, budget_pixels=total_budget,
+               pool_images=len(ds), pool_pixels=int(sum(hh * ww for hh, ww in sizes)), budget_pixels=total_budget,
                pixels_labelled=total_new, pixels_labelled_total=total_labelled,
                mask_file=str(masks_out), selected=entries)
     write_selection(out, sel)
@@ -124,15 +126,18 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
     segments = sp["segments"]
     if read_ids(sp) != tgt["ids"]:
         raise ValueError(f"'{superpixels}' and '{target_regions}' list different images")
-    n_img, h, w = segments.shape
+    n_img = segments.shape[0]
     prev_set, prev_h5 = None, None
     if previous_masks:
         prev_ids, prev_set, prev_h5 = read_masks(previous_masks)
         if prev_ids != tgt["ids"]:
             raise ValueError(f"'{previous_masks}' does not list the target training images in order")
 
+    def segments_of(i: int) -> np.ndarray:
+        return plane(segments, i)
+
     def previous(i: int) -> np.ndarray:
-        return prev_set[i].astype(bool) if prev_set is not None else np.zeros((h, w), bool)
+        return plane(prev_set, i).astype(bool) if prev_set is not None else np.zeros(segments_of(i).shape, bool)
 
     # a region is labelled when all its pixels are (counted per image with bincount)
     labelled = np.zeros(len(tgt["image"]), bool)
@@ -141,7 +146,7 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
         bounds = np.searchsorted(tgt["image"][order], np.arange(n_img + 1))
         for i in range(n_img):
             rows = order[bounds[i]:bounds[i + 1]]
-            seg = segments[i].astype(np.int64)
+            seg = segments_of(i).astype(np.int64)
             n = int(seg.max()) + 1
             done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
             labelled[rows] = done[tgt["segment"][rows]]
@@ -157,7 +162,7 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
                                f"{dom}_{c}_covariances": g.covariances_})
     pi = density_scores(tgt["feature"], tgt["cls"], gmms_t, gmms_s)
     pi[tgt["valid"] == 0] = -np.inf
-    pool = n_img * h * w
+    pool = int(sum(h * w for h, w in sp["sizes"][:])) if "sizes" in sp else n_img * int(np.prod(segments.shape[1:]))
     budget = budget_pixels(budget_percent / 100.0, pool)
     alpha = float((dcfg.get("alpha_by_source") or {}).get(source, dcfg["alpha"]))
     budget_d = density_budget(round_k, budget, alpha, float(dcfg["beta"])) if strategy == "d2ada" else 0
@@ -171,13 +176,13 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
     entries = []
     with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
         write_ids(h5, tgt["ids"])
-        masks = h5.create_dataset("masks", (n_img, h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
+        masks = create_planes(h5, "masks", sp["sizes"][:] if "sizes" in sp else [segments.shape[1:]] * n_img, "u1")
         h5.attrs.update(strategy=strategy, round=round_k)
         for i in range(n_img):
             before = previous(i)
-            new = np.isin(segments[i], per_image.get(i, [])) & ~before
+            new = np.isin(segments_of(i), per_image.get(i, [])) & ~before
             mask = before | new
-            masks[i] = mask.astype(np.uint8)
+            write_plane(masks, i, mask.astype(np.uint8))
             new_px += int(new.sum())
             if mask.any():
                 entries.append({"id": tgt["ids"][i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),

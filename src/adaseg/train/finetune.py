@@ -20,7 +20,7 @@ from ..data.datasets import open_dataset
 from ..data.labels import IGNORE
 from ..data.loader import H5Rows, shard
 from ..features import class_mean_features, iterate_images, target_class_map
-from ..io import atomic_path, write_ids
+from ..io import atomic_path, create_planes, write_ids, write_plane
 from ..models import upsample
 from ..select.selection_list import read_selection, selected_ids
 from .common import (BatchStream, Checkpointer, Runtime, checkpoint_meta, descend, finish_distributed, gather_rows,
@@ -292,22 +292,22 @@ def dump_pseudo_labels(cfg: dict, checkpoint: str, target: str, out: str, thread
     model, meta, rt = inference_model(cfg, checkpoint, threads)
     ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=False)
     thr = float(cfg["mada"]["pseudo_threshold"])
-    h, w = ds.image_size()
     ncls = meta["num_classes"]
     sums, counts = torch.zeros(ncls, dtype=torch.float64), torch.zeros(ncls, dtype=torch.float64)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         write_ids(h5, ds.ids)
-        labels = h5.create_dataset("labels", (len(ds), h, w), dtype="u1", chunks=(1, h, w), compression="gzip")
+        labels = create_planes(h5, "labels", ds.image_sizes(), "u1", fill=IGNORE)
         classes = h5.create_dataset("classes", (len(ds), ncls), dtype=bool)
         h5.attrs.update(checkpoint=str(checkpoint), threshold=thr)
         for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, "pseudo-labels"):
-            logp = F.log_softmax(upsample(model(rt.inputs(x))["logits"], (h, w)), 1)
+            logp = F.log_softmax(upsample(model(rt.inputs(x))["logits"], x.shape[-2:]), 1)
             conf, lab = logp.exp().max(1)
             lab[conf < thr] = IGNORE
             s, c = class_log_confidence(logp.double().cpu(), lab.cpu(), ncls)
             sums += s
             counts += c
-            labels[idx[0]:idx[-1] + 1] = lab.cpu().numpy().astype(np.uint8)
+            for j, i in enumerate(idx):
+                write_plane(labels, i, lab[j].cpu().numpy().astype(np.uint8))
             classes[idx[0]:idx[-1] + 1] = (F.one_hot(lab.clamp_max(ncls), ncls + 1)[..., :ncls]
                                            .flatten(1, 2).amax(1).cpu().numpy().astype(bool))
         h5.create_dataset("log_conf_sum", data=sums.numpy())

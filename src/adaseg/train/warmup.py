@@ -49,7 +49,7 @@ def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threa
     elif kind == "adaptseg":
         tgt = open_dataset(cfg, target, "train", space, with_labels=False)
         streams["target"] = BatchStream(tgt, range(len(tgt)), tcfg["batch_size"], seed, 1,
-                                        label_fn=NoLabels(tgt.image_size()), **aug)
+                                        label_fn=NoLabels(tgt.image_sizes()), **aug)
         acfg = wcfg["adaptseg"]
         torch.manual_seed(seed + 1)
         disc = rt.prepare(OutputSpaceDiscriminator(ncls, base=acfg["disc_width"], kernel_size=acfg["disc_kernel"]).train())
@@ -111,8 +111,8 @@ class TwoPass(torch.nn.Module):
 class NoLabels:
     """Label function of a stream whose labels are never read: all IGNORE (picklable for workers)."""
 
-    def __init__(self, size):
-        self.size = tuple(size)
+    def __init__(self, sizes):
+        self.sizes = [tuple(s) for s in sizes]  # (H, W) of each image of the dataset
 
     def __call__(self, i: int) -> np.ndarray:
-        return np.full(self.size, IGNORE, np.uint8)
+        return np.full(self.sizes[i], IGNORE, np.uint8)
