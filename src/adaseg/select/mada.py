@@ -6,8 +6,10 @@ import numpy as np
 from .anchors import distance_to_anchors, fit_anchors
 
 
-def mada_scores(source_vectors: np.ndarray, target_vectors: np.ndarray, k: int, seed: int):
+def mada_scores(source_vectors: np.ndarray, target_vectors: np.ndarray, k: int, seed: int,
+                copy_source: bool = True):
     """(scores, anchors): score of a target image = min over the K source anchors of the mean
-    squared distance (eq. 5); the highest scores are selected."""
-    anchors = fit_anchors(source_vectors, k, seed)
+    squared distance (eq. 5); the highest scores are selected. copy_source=False: k-means may
+    centre the source vectors in place (see fit_anchors), for a caller that drops them."""
+    anchors = fit_anchors(source_vectors, k, seed, copy=copy_source)
     return distance_to_anchors(target_vectors, anchors), anchors

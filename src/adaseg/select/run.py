@@ -74,11 +74,12 @@ def strategy_scores(strategy: str, cfg: dict, ids: list[str], n_needed: int,
     if strategy == "aada":
         return aada_scores(tgt("disc_source_prob"), tgt("entropy")), extra
     if strategy == "mada":
-        scores, anchors = mada_scores(src("features"), tgt("features"), k, seed)
+        # the source rows are read for k-means alone: let it centre them in place (no copy)
+        scores, anchors = mada_scores(src("features"), tgt("features"), k, seed, copy_source=False)
         return scores, {"source_anchors": anchors}
     if strategy == "madav2":
         tv = tgt("features")
-        source_anchors = fit_anchors(src("features"), k, seed)
+        source_anchors = fit_anchors(src("features"), k, seed, copy=False)
         target_anchors = fit_anchors(tv, int(cfg["mada"]["target_anchors"]), seed)
         return dual_domain_distance(tv, source_anchors, target_anchors), {
             "source_anchors": source_anchors, "target_anchors": target_anchors}
@@ -132,4 +133,4 @@ def run_selection(cfg: dict, strategy: str, target: str, budget_percent: float, 
 def fit_target_anchors(cfg: dict, features: str, out: str | Path) -> None:
     """Initial target anchors of MADA stage 2: k-means on the target features of the stage-1 model."""
     _, vec = read_features(features)
-    save_npz(out, anchors=fit_anchors(vec, int(cfg["mada"]["target_anchors"]), int(cfg["seed"])))
+    save_npz(out, anchors=fit_anchors(vec, int(cfg["mada"]["target_anchors"]), int(cfg["seed"]), copy=False))
