@@ -18,6 +18,26 @@ def test_deeplab_outputs(backbone, os_, aux_stride):
     assert set(m.head_parameters()).isdisjoint(set(m.backbone_parameters()))
 
 
+@pytest.mark.parametrize("name,replace", [("resnet18", [False, False, False]), ("resnet34", [False, False, False]),
+                                          ("resnet50", [False, False, True]), ("resnet101", [False, True, True])])
+def test_resnet_is_torchvisions_module_for_module(name, replace):
+    """Same parameter names, the same initial weights from the same seed, the same outputs."""
+    from adaseg.models.resnet import ResNet
+
+    torch.manual_seed(3)
+    ours = ResNet(name, replace)
+    torch.manual_seed(3)
+    ref = getattr(torchvision.models, name)(weights=None, replace_stride_with_dilation=replace)
+    a, b = ours.state_dict(), ref.state_dict()
+    assert list(a) == list(b)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    if name in ("resnet18", "resnet50"):
+        x = torch.randn(1, 3, 32, 48)
+        ours.eval(), ref.eval()
+        assert torch.equal(ours.layer4(ours.layer3(ours.layer2(ours.layer1(ours.maxpool(ours.relu(ours.bn1(ours.conv1(x)))))))),
+                           ref.layer4(ref.layer3(ref.layer2(ref.layer1(ref.maxpool(ref.relu(ref.bn1(ref.conv1(x)))))))))
+
+
 def test_imagenet_weights_from_local_file(tmp_path):
     torch.manual_seed(1)
     ref = torchvision.models.resnet18()

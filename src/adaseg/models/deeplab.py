@@ -1,6 +1,7 @@
-"""DeepLabV3+ over a torchvision ResNet, with a `features` output and an auxiliary head.
+"""DeepLabV3+ over a ResNet (torchvision's layout and parameter names: models/resnet.py), with a
+`features` output and an auxiliary head.
 
-Layout as in the official MADA/RIPU code (DESIGN.md): ASPP with dilations 1/6/12/18 (scaled for
+Layout as in the official MADA/RIPU code: ASPP with dilations 1/6/12/18 (scaled for
 output stride 8) plus image pooling, a decoder that reduces layer1 to 48 channels, concatenates,
 applies two 3x3 convolutions, and a 1x1 classifier. `features` is the decoder output before the
 classifier (stride 4), the feature MADA's anchors are built from.
@@ -12,7 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
+
+from .resnet import ResNet
 
 BACKBONES = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048}
 LOW_LEVEL = {"resnet18": 64, "resnet34": 64, "resnet50": 256, "resnet101": 256}
@@ -43,10 +45,9 @@ def build_backbone(name: str, output_stride: int, imagenet_weights: str | None) 
         raise ValueError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
     if output_stride not in (8, 16, 32):
         raise ValueError("output_stride must be 8, 16 or 32")
-    ctor = getattr(torchvision.models, name)
     bottleneck = name in ("resnet50", "resnet101")
     replace = {8: [False, True, True], 16: [False, False, True], 32: [False, False, False]}[output_stride]
-    net = ctor(weights=None, replace_stride_with_dilation=replace) if bottleneck else ctor(weights=None)
+    net = ResNet(name, replace) if bottleneck else ResNet(name)
     if imagenet_weights:
         path = Path(imagenet_weights)
         if not path.is_file():
