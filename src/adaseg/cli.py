@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         from .features import dump_region_features
         dump_region_features(cfg, args.checkpoint, args.dataset, args.superpixels, args.out, threads)
     elif args.cmd == "select-d2ada":
-        from .select.region_run import run_d2ada
+        from .select.d2ada import run_d2ada
         sel = run_d2ada(cfg, args.source_regions, args.target_regions, args.superpixels, args.round, args.budget,
                         args.out, args.masks_out, args.gmm_out, args.previous_masks, args.strategy, args.source)
         logging.info(f"{args.strategy} round %d: %d regions, %d of %d budget pixels (%d density)", args.round, sel["regions"],

@@ -232,15 +232,3 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
                     pending["valid"].append((cnt_lo[keep] > 0).cpu().numpy())
                 flush(final=False)
             flush(final=True)
-
-
-def read_features(path: str | Path, name: str = "features") -> tuple[list[str], np.ndarray]:
-    """(ids, per-image rows of dataset `name`, flattened to (N, -1)) of a feature dump. Float rows
-    come back as float32, read straight into one array (no float64 copy); integer ones as stored."""
-    with h5py.File(path, "r") as h5:
-        if name not in h5:
-            raise KeyError(f"'{path}' has no '{name}' (it holds {', '.join(h5.keys())})")
-        ids = read_ids(h5)
-        d = h5[name]
-        f = d.astype(np.float32)[()] if d.dtype.kind == "f" else d[()]
-    return ids, f.reshape(len(ids), -1)

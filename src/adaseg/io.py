@@ -1,5 +1,6 @@
-"""Atomic file writing: every output is written to a temporary file and renamed into place,
-so a killed job never leaves a half-written file behind."""
+"""File access: atomic writes (every output is written to a temporary file and renamed into place,
+so a killed job never leaves a half-written file behind) and the readers of the HDF5 files this
+package writes (ids, per-image planes, feature dumps, masks). torch is imported only where needed."""
 from __future__ import annotations
 
 import contextlib
@@ -8,8 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
-
+import numpy as np
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -46,13 +46,13 @@ def read_json(path: str | Path):
 
 
 def save_torch(path: str | Path, obj) -> None:
+    import torch  # imported here: the jobs that only read HDF5 and JSON files do not load torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def save_npz(path: str | Path, **arrays) -> None:
-    import numpy as np
-
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
 
@@ -60,8 +60,6 @@ def save_npz(path: str | Path, **arrays) -> None:
 def write_ids(h5, ids) -> None:
     """Store image ids as the variable-length string dataset 'ids' of an open HDF5 file."""
     import h5py
-    import numpy as np
-
     h5.create_dataset("ids", data=np.array(list(ids), dtype=object), dtype=h5py.string_dtype())
 
 
@@ -74,8 +72,6 @@ def create_planes(h5, name: str, sizes, dtype: str, fill: int = 0):
     """A per-image plane dataset (label masks, pseudo-labels, superpixels) of an open HDF5 file, for
     images of the sizes (H, W) given: one gzip-compressed chunk per image, planes padded to the
     largest size with `fill`, and each image's own size stored in 'sizes' (read back by `plane`)."""
-    import numpy as np
-
     sizes = np.asarray(sizes, dtype=np.int32).reshape(-1, 2)
     h, w = (int(v) for v in sizes.max(0))
     if "sizes" not in h5:
@@ -107,4 +103,29 @@ def plane(dset, i: int):
 
 
 def load_torch(path: str | Path):
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_features(path: str | Path, name: str = "features") -> tuple[list[str], np.ndarray]:
+    """(ids, per-image rows of dataset `name`, flattened to (N, -1)) of a feature dump. Float rows
+    come back as float32, read straight into one array (no float64 copy); integer ones as stored."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        if name not in h5:
+            raise KeyError(f"'{path}' has no '{name}' (it holds {', '.join(h5.keys())})")
+        ids = read_ids(h5)
+        d = h5[name]
+        f = d.astype(np.float32)[()] if d.dtype.kind == "f" else d[()]
+    return ids, f.reshape(len(ids), -1)
+
+
+def read_masks(path: str | Path):
+    """(ids, the 'masks' dataset, the open file) of a selection's masks.h5; the caller closes the
+    file. Read image i's mask with `plane(masks, i)`."""
+    import h5py
+
+    h5 = h5py.File(path, "r")
+    return read_ids(h5), h5["masks"], h5

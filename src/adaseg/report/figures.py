@@ -289,7 +289,7 @@ def _mask_source(path: str, stack):
     """image id -> labelled-pixel mask of a selection, read on demand: masks.h5 (regions / pixels; the
     file stays open in `stack`) or an image-level selection list (True for a selected image)."""
     if str(path).endswith(".h5"):
-        from ..select.region_run import read_masks
+        from ..io import read_masks
         ids, masks, h5 = read_masks(path)
         stack.enter_context(h5)
         row = {i: n for n, i in enumerate(ids)}
@@ -315,7 +315,7 @@ def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str 
         plot_curves(curve_points(points), prefix, title, spec["xlabel"],
                     published=_published_curves(spec.get("published")), logx=spec.get("logx", False))
     elif kind == "tsne":
-        from ..features import read_features
+        from ..io import read_features
         from ..select.selection_list import read_selection
         feats = dict(items)["features"]
         ids, vectors = read_features(feats)

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.datasets import open_dataset
-from ..features import read_features
-from ..io import save_npz
+from ..io import read_features, save_npz
 from .adversarial import aada_scores, adversarial_scores
 from .anchors import dual_domain_distance, fit_anchors, prototype_distance
 from .diversity import badge_kmeanspp, blockwise_order, clue, kcenter_greedy
