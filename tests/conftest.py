@@ -1,4 +1,6 @@
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,3 +40,30 @@ def cli_env() -> dict:
 @pytest.fixture
 def tiny(tmp_path):
     return tiny_config(tmp_path)
+
+
+def workflow_copy(dest: Path) -> Path:
+    """A folder holding only the tracked workflow files, with the tiny config as config.yaml."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "dvc.yaml", "rules", "src", "envs"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    shutil.copy(ROOT / "tests" / "tiny.yaml", dest / "config.yaml")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory):
+    """One whole tiny pipeline for the end-to-end and DVC tests: `dvc repro report` in a clean copy of
+    the workflow (tiny config, paths relative to the copy): proxy data, warm-up, selections, every row
+    of table1_gta, the report and its figures. Yields (folder, config, config path); tests that run
+    more targets or CLI commands run them in this folder."""
+    work = workflow_copy(tmp_path_factory.mktemp("tiny") / "work")
+    env = cli_env()
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run(dvc + ["init", "--no-scm", "-q"], cwd=work, env=env, check=True)
+    run = subprocess.run(dvc + ["repro", "report"], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    cfg_path = work / "config.yaml"
+    yield work, yaml.safe_load(cfg_path.read_text()), cfg_path
+    shutil.rmtree(work.parent, ignore_errors=True)  # checkpoints of a whole DAG: free the disk

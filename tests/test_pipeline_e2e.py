@@ -1,6 +1,5 @@
-"""The whole DAG of `table1_gta` on the tiny config, through Snakemake, from an empty folder."""
+"""The whole DAG of `table1_gta` on the tiny config, through Snakemake (and DVC), from an empty folder."""
 import json
-import shutil
 import subprocess
 import sys
 
@@ -16,22 +15,18 @@ ROWS = ["source_only", "adaptseg", "random", "mada_stage1", "mada_full", "madav2
 
 
 def _snakemake(workdir, cfg_path, *args):
+    snakefile = workdir / "Snakefile" if (workdir / "Snakefile").exists() else ROOT / "Snakefile"
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
          "--configfile", str(cfg_path), "--cores", "2", *args],
         env=cli_env(), capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    from conftest import tiny_config
-    tmp = tmp_path_factory.mktemp("e2e")
-    cfg = tiny_config(tmp)
-    cfg_path = write_config(tmp, cfg)
-    run = _snakemake(tmp, cfg_path, "table1_gta")
-    assert run.returncode == 0, run.stderr[-4000:]
-    yield tmp, cfg, cfg_path
-    shutil.rmtree(tmp, ignore_errors=True)  # checkpoints of a whole DAG: free the disk for the next module
+def pipeline(tiny_workspace):
+    """The session's tiny pipeline (conftest.tiny_workspace: the whole table1_gta DAG and the report,
+    built from an empty folder); the config's paths are relative to its folder."""
+    return tiny_workspace
 
 
 def test_table_has_every_row_and_labelled_published_values(pipeline):
@@ -92,7 +87,7 @@ def test_selection_is_byte_identical_on_rerun(pipeline):
               "--source-features", str(feats / "source.h5"), "--target-features", str(feats / "target.h5"),
               "--out", str(tmp / f"again_{strategy}.json")] for strategy in lists]
     script = "import sys, json\nfrom adaseg.cli import main\nfor argv in json.loads(sys.argv[1]):\n    assert not main(argv), argv\n"
-    subprocess.run([sys.executable, "-c", script, json.dumps(calls)], env=cli_env(), check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", script, json.dumps(calls)], env=cli_env(), check=True, capture_output=True, cwd=tmp)
     for strategy, first in lists.items():
         assert (tmp / f"again_{strategy}.json").read_bytes() == first.read_bytes(), strategy
 
@@ -133,7 +128,7 @@ def test_region_and_pixel_selection_rounds(pipeline):
         for name in ("a", "b"):
             subprocess.run(args + ["--masks-out", str(tmp / f"{strategy}_r2{name}.h5"),
                                    "--out", str(tmp / f"{strategy}_r2{name}.json")],
-                           env=cli_env(), check=True, capture_output=True)
+                           env=cli_env(), check=True, capture_output=True, cwd=tmp)
         r2 = pd.read_json(tmp / f"{strategy}_r2a.json", typ="series")
         with h5py.File(tmp / f"{strategy}_r2a.h5") as h5:
             second = h5["masks"][:].astype(bool)
@@ -158,7 +153,7 @@ def test_d2ada_second_round(pipeline):
                         "--superpixels", str(tmp / "results" / "superpixels" / "cityscapes.h5"), "--round", "2",
                         "--budget", "10", "--previous-masks", str(d / "masks.h5"), "--gmm-out", str(tmp / "gmm2.npz"),
                         "--masks-out", str(tmp / f"masks2{name}.h5"), "--out", str(tmp / f"d2ada_r2{name}.json")],
-                       env=cli_env(), check=True, capture_output=True)
+                       env=cli_env(), check=True, capture_output=True, cwd=tmp)
     # byte-identical on rerun (up to the mask file's own name)
     assert out.read_text() == (tmp / "d2ada_r2_again.json").read_text().replace("masks2_again", "masks2")
     r1 = pd.read_json(d / "selection.json", typ="series")

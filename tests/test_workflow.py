@@ -6,9 +6,8 @@ import sys
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import ROOT, cli_env
+from conftest import ROOT, cli_env, workflow_copy
 
 DVC = [sys.executable, "-m", "dvc"]
 
@@ -30,30 +29,14 @@ def test_dvc_repro_dry_lists_stages():
     assert "snakemake --cores all table1_gta" in run.stdout
 
 
-def _workflow_copy(dest):
-    """A folder holding only the tracked workflow files, with the tiny config as config.yaml."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "dvc.yaml", "rules", "src", "envs"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    shutil.copy(ROOT / "tests" / "tiny.yaml", dest / "config.yaml")
-    return dest
-
-
 @pytest.fixture(scope="module")
-def dvc_workspace(tmp_path_factory):
-    """`dvc repro report` in a clean copy of the workflow (tiny config): proxy data, warm-up, selections,
-    the headline table and the HTML report with its figures."""
-    work = _workflow_copy(tmp_path_factory.mktemp("dvc") / "work")
-    env = cli_env()
-    subprocess.run(DVC + ["init", "--no-scm", "-q"], cwd=work, env=env, check=True)
-    run = subprocess.run(DVC + ["repro", "report"], cwd=work, env=env, capture_output=True, text=True, timeout=1200)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+def dvc_workspace(tiny_workspace):
+    """The session's tiny pipeline, built by `dvc repro report` from a clean copy of the workflow."""
+    work, cfg, _ = tiny_workspace
     assert (work / "data" / "proxy" / "gta5" / "images").is_dir()
     assert (work / "results" / "tables" / "table1_gta.md").is_file()
     assert (work / "results" / "report.html").stat().st_size > 0
-    yield work, yaml.safe_load((work / "config.yaml").read_text())
-    shutil.rmtree(work.parent, ignore_errors=True)  # checkpoints of a whole DAG: free the disk for the next module
+    return work, cfg
 
 
 def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):
@@ -86,7 +69,7 @@ def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):
     assert push.returncode == 0, push.stdout + push.stderr
     shared = ["results/gta5/warmup/adaptseg.pt", "results/gta5/warmup/source_only.pt",
               "results/gta5/select/mada/10/selection.json", "results/gta5/select/madav2/10/selection.json"]
-    other = _workflow_copy(tmp_path / "other")
+    other = workflow_copy(tmp_path / "other")
     (other / ".dvc").mkdir()
     shutil.copy(work / ".dvc" / "config", other / ".dvc" / "config")
     shutil.copy(work / "dvc.lock", other / "dvc.lock")
