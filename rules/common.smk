@@ -74,11 +74,12 @@ def dataset_splits(name):
 
 def dataset_input(name):
     """A proxy dataset is produced by rule synth; a real one is an existing folder, checked by the CLI.
-    With `cache: true`, the decoded-sample caches of its splits (rule cache_dataset) too."""
+    With `cache: true`, the decoded-sample caches of its splits (rule cache_dataset) too, as
+    ancient inputs: built when missing, but a rebuilt cache (same pixels) reruns nothing after it."""
     d = config["datasets"][name]
     files = [d["root"]] if d.get("proxy") else []
     if d.get("cache"):
-        files += [f"{R}/cache/{name}/{split}.h5" for split in dataset_splits(name)]
+        files += [ancient(f"{R}/cache/{name}/{split}.h5") for split in dataset_splits(name)]
     return files
 
 

@@ -114,6 +114,7 @@ def test_masks_and_dumps_are_compressed_per_image_chunks(real_size_run):
         with h5py.File(path) as h5:
             n = len(h5["ids"])
             big = max((h5[k] for k in h5 if isinstance(h5[k], h5py.Dataset)), key=lambda d: d.size)
+            what = f"{big.name} {big.shape}"
             if "cache" not in name:
-                assert big.chunks is not None and big.compression == "gzip", (name, big.name)
-        print(f"{name}: {path.stat().st_size / n / 1e6:.3f} MB per image ({n} images, {big.name} {big.shape})")
+                assert big.chunks is not None and big.compression == "gzip", (name, what)
+        print(f"{name}: {path.stat().st_size / n / 1e6:.3f} MB per image ({n} images, {what})")
