@@ -32,6 +32,7 @@ def pipeline(tiny_workspace):
     return tiny_workspace
 
 
+@pytest.mark.slow
 def test_table_has_every_row_and_labelled_published_values(pipeline):
     tmp, cfg, _ = pipeline
     res = tmp / "results"
@@ -57,6 +58,7 @@ def test_table_has_every_row_and_labelled_published_values(pipeline):
     assert (res / "tables" / "table1_gta.tex").read_text().startswith("\\begin{table}")
 
 
+@pytest.mark.slow
 def test_outputs_logs_and_benchmarks(pipeline):
     tmp, cfg, _ = pipeline
     res = tmp / "results"
@@ -75,6 +77,7 @@ def test_outputs_logs_and_benchmarks(pipeline):
     assert {"model", "discriminator", "meta"} <= set(ck) and not {"optimizer", "disc_optimizer"} & set(ck)
 
 
+@pytest.mark.slow
 def test_selection_is_byte_identical_on_rerun(pipeline):
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
@@ -95,6 +98,7 @@ def test_selection_is_byte_identical_on_rerun(pipeline):
         assert (tmp / f"again_{strategy}.json").read_bytes() == first.read_bytes(), strategy
 
 
+@pytest.mark.slow
 def test_nothing_left_to_do(pipeline):
     tmp, _, cfg_path = pipeline
     run = _snakemake(tmp, cfg_path, "table1_gta", "--dry-run")
@@ -102,6 +106,7 @@ def test_nothing_left_to_do(pipeline):
     assert "Nothing to be done" in run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_region_and_pixel_selection_rounds(pipeline):
     """RIPU RA/PA and ADA-MCU through the DAG (select -> fine-tune -> evaluate), then a second round that
     reads the first round's masks: within budget, never re-selecting a labelled pixel, repeatable."""
@@ -141,6 +146,7 @@ def test_region_and_pixel_selection_rounds(pipeline):
             (tmp / f"{strategy}_r2b.json").read_text()
 
 
+@pytest.mark.slow
 def test_d2ada_second_round(pipeline):
     """Round 2 of D2ADA from the round-1 masks: half the density budget (eq. 7), no region twice."""
     import h5py
@@ -169,6 +175,7 @@ def test_d2ada_second_round(pipeline):
     assert (m1 & m2).sum() == m1.sum() and (m2 & ~m1).sum() == r2["pixels_labelled"]
 
 
+@pytest.mark.slow
 def test_selection_table_every_strategy_same_budget(pipeline):
     tmp, cfg, cfg_path = pipeline
     run = _snakemake(tmp, cfg_path, "table_selection_gta")
@@ -189,6 +196,7 @@ def test_selection_table_every_strategy_same_budget(pipeline):
             assert abs(sel["budget_pixels"] - round(0.1 * 20 * 32 * 64)) <= 20, s
 
 
+@pytest.mark.slow
 def test_multi_round_wildcards(pipeline):
     """Round r selects with the round r-1 model and keeps the earlier rounds' labels."""
     import h5py
@@ -216,6 +224,7 @@ def test_multi_round_wildcards(pipeline):
     assert (res / "finetune" / "d2ada" / "10" / "stage1" / "round2.pt").exists()
 
 
+@pytest.mark.slow
 def test_method_objectives_train_their_losses(pipeline):
     """The table1_gta rows of MADAv2, RIPU and ADA-MCU were trained with their own objectives: each
     loss term appears in the training log of its run."""
@@ -233,6 +242,7 @@ def test_method_objectives_train_their_losses(pipeline):
             assert term in text, (name, term)
 
 
+@pytest.mark.slow
 def test_ablation_table_mada_table3(pipeline):
     """An ablation target: rows M(0)..M(u) from this pipeline's runs, the paper's numbers in a column
     labelled published, and each variant trained with its switches (no pseudo-label CE in M2/M3)."""
@@ -285,6 +295,7 @@ def test_every_paper_table_is_a_target(tmp_path):
     assert "results/report.html" in out
 
 
+@pytest.mark.slow
 def test_sweep_variant_on_the_strategy_path(pipeline):
     """`mada+src_anchors_2` selects with 2 source anchors (tiny default 3); `mada+tgt_anchors_2` fits 2
     target anchors for its stage 2; both through Snakemake, as the anchor-count figures run them."""

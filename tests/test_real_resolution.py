@@ -1,7 +1,7 @@
 """The table1_gta DAG at the real datasets' resolutions: GTA5 1914x1052 with some 1914x1054 images,
 Cityscapes 2048x1024, SYNTHIA 1280x760 (16-bit labels), written in the real layouts, run with
-configs/paper_gta5.yaml's resizes and crops (a ResNet-18 with narrow heads and 1 iteration per
-stage and round, for time). Every stage runs; evaluation counts every pixel of the 2048x1024 labels."""
+configs/paper_gta5.yaml's resizes and crops (a ResNet-18 with narrow heads, batch 1 and 1
+iteration per stage and round, for time). Every stage runs; evaluation counts every pixel of the 2048x1024 labels."""
 import json
 import shutil
 import subprocess
@@ -31,6 +31,7 @@ def paper_config_at_test_scale(tmp: Path) -> dict:
     cfg["warmup"]["iterations"] = 1
     cfg["warmup"]["adaptseg"]["disc_width"] = 8
     cfg["train"]["checkpoint_every"] = 1
+    cfg["train"]["batch_size"] = cfg["finetune"]["batch_size"] = 1  # one 896x512 crop per stream and step
     for stage in ("stage1", "stage2"):
         cfg["finetune"][stage]["iterations"] = 1  # one per stage and per round: the cost is in the shapes
     cfg["features"]["batch_size"] = 2

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import cli_env, write_config
@@ -17,6 +18,7 @@ def _warmup(cfg_path, out, log):
         env=cli_env(), stdout=subprocess.DEVNULL, stderr=open(log, "w"))
 
 
+@pytest.mark.slow
 def test_killed_warmup_resumes_to_identical_weights(tmp_path, tiny):
     tiny["warmup"]["iterations"] = 40
     tiny["train"]["checkpoint_every"] = 4

@@ -39,6 +39,7 @@ def dvc_workspace(tiny_workspace):
     return work, cfg
 
 
+@pytest.mark.slow
 def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):
     """`dvc metrics show` prints the mIoUs, `dvc plots show` renders the budget curves; `dvc push` to a
     local-folder remote and `dvc pull` into a second copy restore the warm-up checkpoints and
@@ -110,6 +111,7 @@ def _png(path):
     return arr.shape[1], arr.shape[0]
 
 
+@pytest.mark.slow
 def test_table_figure_and_report_targets(dvc_workspace):
     """One sweep table, the figures of the report and the HTML report, built on the tiny config: rows and
     columns from this run's files, published values labelled, images of the expected size."""
