@@ -43,12 +43,15 @@ def tiny(tmp_path):
 
 
 def workflow_copy(dest: Path) -> Path:
-    """A folder holding only the tracked workflow files, with the tiny config as config.yaml."""
+    """A folder holding only the tracked workflow files, with the tiny config as config.yaml; the
+    target dataset is read through the decoded-sample cache (rule cache_dataset), as in the proxy."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "dvc.yaml", "rules", "src", "envs"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    shutil.copy(ROOT / "tests" / "tiny.yaml", dest / "config.yaml")
+    cfg = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())
+    cfg["datasets"]["cityscapes"]["cache"] = True
+    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return dest
 
 
