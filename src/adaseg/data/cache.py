@@ -3,9 +3,11 @@
 
 A stage that reads a cached split (`datasets.<name>.cache: true`) reads the arrays instead of
 decoding and resizing the PNGs, and gets exactly the same pixels. Images are stored uncompressed,
-one chunk per image (a read is a copy, no decoding); labels are gzip-compressed. Split sizes:
-H x W x 4 bytes per image (Cityscapes train at 512x1024: 6.2 GB; GTA5 at 720x1280: 92 GB), so the
-cache is for datasets that fit on the disk; the proxy uses it by default.
+one chunk per image (a read is a copy, no decoding); labels are gzip-compressed. Size: at most
+H x W x 4 bytes per image (Cityscapes train at 512x1024: at most 6.2 GB; GTA5 at 720x1280: 92 GB),
+so the cache is for datasets that fit on the disk; the proxy uses it by default. Only the image
+list is checked against the folder: after changing the images of a real dataset in place, delete
+its cache.
 """
 from __future__ import annotations
 
