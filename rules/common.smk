@@ -197,11 +197,15 @@ def figure_items(name):
 
 
 def shared_files(source):
-    """The files a DVC remote shares for a source (rule shared_<source>, dvc.yaml warmup/selections stages)."""
+    """The files a DVC remote shares for a source (rule shared_<source>, dvc.yaml proxy_data/warmup/
+    selections stages), the decoded-sample caches the warm-up reads included (a cache rebuilt after
+    a pulled warm-up would make it outdated)."""
     feats = f"{R}/{source}/features/{INIT}"
     sel = f"{R}/{source}/select"
+    caches = [f for name in (source, TARGET) for f in dataset_input(name) if "/cache/" in str(f)]
     return (
-        [f"{R}/{source}/warmup/{kind}.pt" for kind in ("source_only", "adaptseg")]
+        [str(f) for f in caches]
+        + [f"{R}/{source}/warmup/{kind}.pt" for kind in ("source_only", "adaptseg")]
         + [f"{feats}/{domain}.h5" for domain in ("source", "target")]
         + [f"{sel}/random/{BUDGET}/selection.json"]
         + [f"{sel}/{s}/{BUDGET}/{f}" for s in ("mada", "madav2") for f in ("selection.json", "scores.npz")]
