@@ -129,3 +129,21 @@ def read_masks(path: str | Path):
 
     h5 = h5py.File(path, "r")
     return read_ids(h5), h5["masks"], h5
+
+
+class ProcessLocalH5:
+    """An HDF5 file opened read-only on first use in each process: an h5py handle must not cross a
+    fork into DataLoader workers, so a pickled or forked copy opens its own. Call it for the file."""
+
+    def __init__(self, path: str | Path):
+        self.path, self._pid, self._h5 = str(path), None, None
+
+    def __getstate__(self):
+        return dict(self.__dict__, _pid=None, _h5=None)
+
+    def __call__(self):
+        import h5py
+
+        if self._pid != os.getpid():
+            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
+        return self._h5

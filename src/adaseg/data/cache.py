@@ -11,14 +11,13 @@ its cache.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
-from ..io import atomic_path, create_planes, plane, read_ids, write_ids, write_plane
+from ..io import ProcessLocalH5, atomic_path, create_planes, plane, read_ids, write_ids, write_plane
 
 
 def cache_path(cfg: dict, name: str, split: str) -> Path:
@@ -43,8 +42,7 @@ def write_cache(ds, out: str | Path) -> None:
 
 
 class CachedSamples:
-    """Read access to a cache file, opened lazily in each process (an h5py handle must not cross a
-    fork into DataLoader workers)."""
+    """Read access to a cache file, opened lazily in each process (adaseg.io.ProcessLocalH5)."""
 
     def __init__(self, path: str | Path, ids: list[str], resize, label_space: str):
         self.path = Path(path)
@@ -68,15 +66,7 @@ class CachedSamples:
                              f"the config asks for {list(resize) if resize else None}: delete it and rebuild")
         if self.label_space != label_space and not (self.label_space == "cityscapes19" and label_space == "synthia16"):
             raise ValueError(f"sample cache '{self.path}' holds {self.label_space} labels, not {label_space}")
-        self._pid, self._h5 = None, None
-
-    def __getstate__(self):
-        return dict(self.__dict__, _pid=None, _h5=None)
-
-    def _file(self) -> h5py.File:
-        if self._pid != os.getpid():
-            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._h5
+        self._file = ProcessLocalH5(self.path)
 
     def image(self, i: int) -> np.ndarray:
         h, w = self.sizes[i]

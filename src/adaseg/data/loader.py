@@ -10,7 +10,6 @@ resumed at iteration k sees exactly the batches an uninterrupted run would.
 """
 from __future__ import annotations
 
-import os
 from typing import Callable, Iterator
 
 import numpy as np
@@ -144,12 +143,12 @@ def to_device(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[to
 
 
 class H5Rows:
-    """Row reader of an HDF5 dataset by image id that opens the file lazily in each process (an
-    h5py handle must not cross a fork into DataLoader workers). Files of images of several sizes
+    """Row reader of an HDF5 dataset by image id that opens the file lazily in each process
+    (adaseg.io.ProcessLocalH5: DataLoader workers open their own). Files of images of several sizes
     store planes padded to the largest and each image's (H, W) in `sizes`: rows come back cut to it."""
 
     def __init__(self, path: str, name: str, ids: list[str]):
-        from ..io import read_ids
+        from ..io import ProcessLocalH5, read_ids
         import h5py
 
         self.path, self.name = str(path), name
@@ -158,19 +157,9 @@ class H5Rows:
         missing = [s for s in ids if s not in self.row]
         if missing:
             raise ValueError(f"'{path}' has no rows for images {missing[:5]}")
-        self._pid, self._h5 = None, None
-
-    def __getstate__(self):
-        return dict(self.__dict__, _pid=None, _h5=None)
+        self._file = ProcessLocalH5(self.path)
 
     def __call__(self, image_id: str) -> np.ndarray:
-        import h5py
+        from ..io import plane
 
-        if self._pid != os.getpid():
-            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
-        r = self.row[image_id]
-        row = self._h5[self.name][r]
-        if "sizes" in self._h5:
-            h, w = self._h5["sizes"][r]
-            row = row[:h, :w]
-        return row
+        return plane(self._file()[self.name], self.row[image_id])
