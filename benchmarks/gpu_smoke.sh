@@ -32,14 +32,14 @@ $a select $c --strategy mada --target cityscapes --budget 10 --source-features $
 $a select $c --strategy random --target cityscapes --budget 10 --out $r/select/random/10/selection.json
 $a select $c --strategy full --target cityscapes --budget 100 --out $r/select/full/100/selection.json
 for s in mada/10 random/10 full/100; do
-  $a finetune $c --stage stage1 --init $r/warmup/adaptseg.pt --selection $r/select/$s/selection.json --source gta5 --target cityscapes --out $r/finetune/$s/stage1.pt
+  $a finetune $c --objective stage1 --init $r/warmup/adaptseg.pt --selection $r/select/$s/selection.json --source gta5 --target cityscapes --out $r/finetune/$s/stage1.pt
   $a evaluate $c --checkpoint $r/finetune/$s/stage1.pt --target cityscapes --out $r/eval/finetune/$s/stage1.json
 done
 f=$r/finetune/mada/10
 $a features $c --checkpoint $f/stage1.pt --dataset cityscapes --mode target --out $r/features/finetune/mada/10/stage1/target.h5
 $a target-anchors $c --features $r/features/finetune/mada/10/stage1/target.h5 --out $f/target_anchors.npz
 $a pseudo-labels $c --checkpoint $f/stage1.pt --target cityscapes --out $f/pseudo_labels.h5
-$a finetune $c --stage stage2 --init $f/stage1.pt --selection $r/select/mada/10/selection.json --source gta5 --target cityscapes \
+$a finetune $c --objective stage2 --init $f/stage1.pt --selection $r/select/mada/10/selection.json --source gta5 --target cityscapes \
   --target-anchors $f/target_anchors.npz --pseudo-labels $f/pseudo_labels.h5 --out $f/stage2.pt
 $a evaluate $c --checkpoint $f/stage2.pt --target cityscapes --out $r/eval/finetune/mada/10/stage2.json
 $a table $c --name table1_gta --row source_only=$r/eval/warmup/source_only.json --row adaptseg=$r/eval/warmup/adaptseg.json \

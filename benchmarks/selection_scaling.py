@@ -37,7 +37,8 @@ import h5py
 import numpy as np
 
 from adaseg.select.ripu import greedy_picks, ripu_acquisition
-from adaseg.select.run import ORDER_BASED, strategy_scores
+from adaseg.registry import STRATEGIES as REGISTERED
+from adaseg.select.run import strategy_scores
 from adaseg.select.selection_list import images_needed
 
 STRATEGIES = ["entropy", "aada", "mada", "madav2", "prototype", "coreset", "badge", "clue"]
@@ -127,7 +128,7 @@ def main() -> None:
         need = images_needed(np.ones(n_t, dtype=np.int64), a.budget / 100)
         runs = [(s, None) for s in a.strategies]
         if a.block_size:
-            runs += [(s, a.block_size) for s in a.strategies if s in ORDER_BASED]
+            runs += [(s, a.block_size) for s in a.strategies if REGISTERED[s].order_based]
         for s, block in runs:
             with mp.get_context("spawn").Pool(1) as pool:
                 m = pool.apply(_measure, (s, {**cfg, "diversity": {"block_size": block}}, ids, need,

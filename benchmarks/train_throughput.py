@@ -13,7 +13,7 @@ writes benchmarks/results/train_throughput_<gpu>.json):
         --steps 100 --warmup 10
 
 For each precision of `--precisions` (the model's own switch, `set_precision`: autocast, fp32 outputs)
-the script builds DeepLabV3+ through `adaseg.train.common.Runtime` (channels_last and
+the script builds DeepLabV3+ through `adaseg.runtime.Runtime` (channels_last and
 cudnn.benchmark on CUDA) and times `--steps` fine-tuning steps after `--warmup` untimed ones: CE of
 the main and the auxiliary head (`seg_ce`, train.aux_weight) and SGD (momentum, weight decay,
 10x head learning rate of the paper config) on a batch of `--batch` GTA5 crops,
@@ -60,7 +60,8 @@ from adaseg.data.loader import BatchStream, step_loader
 from adaseg.data.synth import generate_real_size
 from adaseg.models import DeepLabV3Plus, OutputSpaceDiscriminator, upsample
 from adaseg.models.deeplab import PRECISIONS
-from adaseg.train.common import Runtime, descend, make_sgd, seg_ce, setup_runtime
+from adaseg.runtime import Runtime, setup_runtime
+from adaseg.train.common import descend, make_sgd, seg_ce
 from adaseg.train.warmup import SOURCE_LABEL, TARGET_LABEL, NoLabels
 
 ROOT = Path(__file__).resolve().parents[1]

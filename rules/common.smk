@@ -1,23 +1,23 @@
 # Shared definitions: result paths, dataset inputs, the effective config every rule reads.
 import json
+import shlex
 from pathlib import Path
 
-from adaseg.ablations import resolve_variant, sweep_variant
+from adaseg.ablations import resolve_variant
+from adaseg.registry import FIGURES, OBJECTIVES, TABLES, Scale, figure, objective, split_run, strategies_run_by, strategy, table
+from adaseg.registry.runs import WARMUP, WARMUP_KINDS
+from adaseg.registry.strategies import SHARED_SELECTIONS
 
 R = config["results"]
 TARGET = config["target"]
 SOURCES = [name for name in config["datasets"] if name != TARGET]
 PROXY_DIR = config.get("proxy", {}).get("dir", "data/proxy")
 LOGS = f"{R}/logs"
+# the config values tables and figures are written with (budget, rounds, sweeps)
+SCALE = Scale.from_config(config)
+BUDGET = SCALE.budget
 # MADA selects with, and fine-tunes from, the AdaptSeg warm-up (MADA Algorithm 1, step 1).
-INIT = "warmup/adaptseg"
-BUDGET = f"{config['mada']['budget']:g}"
-ROUNDS = int(config["multi_round"]["rounds"])
-# image-level strategies that read feature dumps (src/adaseg/select/run.py: IMAGE_STRATEGIES)
-FEATURE_STRATEGIES = ["entropy", "confidence", "margin", "adversarial", "aada", "mada", "madav2",
-                      "prototype", "coreset", "badge", "clue"]
-# region / pixel strategies that select with the model and write label masks (select/region_run.py)
-REGION_STRATEGIES = ["ripu_ra", "ripu_pa", "mcu", "d2ada", "region_entropy"]
+INIT = WARMUP
 
 # Devices. Every rule that runs the network declares the GPUs it takes (resources gpu=..., so that
 # `snakemake --cores all --resources gpu=N` runs at most N GPUs' worth of jobs at once) and its
@@ -83,29 +83,6 @@ def dataset_input(name):
     return files
 
 
-def table_inputs(wildcards):
-    """The evaluation file of every row of a table (TABLE_ROWS in rules/report.smk)."""
-    source = TABLE_SOURCE.get(wildcards.table, "gta5")
-    if source not in config["datasets"]:
-        raise ValueError(f"{wildcards.table} needs the source dataset '{source}' in config 'datasets'")
-    return {row: f"{R}/{source}/eval/{model}.json" for row, model in TABLE_ROWS[wildcards.table].items()}
-
-
-def selection_masks(wildcards):
-    """The label masks a region/pixel selection list refers to (none for image-level lists)."""
-    if wildcards.strategy in REGION_STRATEGIES:
-        return [f"{R}/{wildcards.source}/select/{wildcards.strategy}/{wildcards.budget}/masks.h5"]
-    return []
-
-
-def base_objective(objective):
-    """'ripu+ripu_d' -> 'ripu': an objective (or strategy) without its variant."""
-    return objective.split("+")[0]
-
-
-base_strategy = base_objective
-
-
 def variant_flag(*names):
     """'ripu+ripu_d' -> '--variant ripu_d' (adaseg.ablations: named variants, config `variants`, sweep
     points), one flag per name that has a variant, in order; '' if none."""
@@ -124,76 +101,79 @@ def variant_overrides(*names):
     return json.dumps(picked, sort_keys=True) if picked else ""
 
 
-def round_model(wildcards):
-    """The model that selects in round r: the warm-up, then the fine-tune of round r-1."""
-    r = int(wildcards.round)
-    w = wildcards
-    return INIT if r == 1 else f"finetune/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}"
-
-
-def round_checkpoint(wildcards):
-    return f"{R}/{wildcards.source}/{round_model(wildcards)}.pt"
-
-
-def previous_round_masks(wildcards):
-    r = int(wildcards.round)
-    if r == 1:
-        return []
-    w = wildcards
-    return [f"{R}/{w.source}/select/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}/masks.h5"]
-
-
-def per_round_budget(wildcards):
-    return f"{float(wildcards.budget) / int(config['multi_round']['rounds']):g}"
-
-
 def domain_dataset(wildcards):
     return wildcards.source if wildcards.domain == "source" else TARGET
+
+
+# --- runs: round r of a chain of R rounds (src/adaseg/registry/runs.py) ---------------------------
+RUN = "{strategy}/{budget}/{objective}/round{round}of{rounds}"
+SEL = f"{R}/{{source}}/select/{RUN}"
+FTR = f"{R}/{{source}}/finetune/{RUN}"
+
+
+def check_run(w):
+    """Refuse a run path the pipeline cannot run, naming what to change."""
+    s, o, r, n = strategy(w.strategy), objective(w.objective), int(w.round), int(w.rounds)
+    run = f"finetune/{w.strategy}/{w.budget}/{w.objective}/round{r}of{n}"
+    if r > n:
+        raise ValueError(f"{run}: round {r} of {n} rounds")
+    if n > 1 and not s.multi_round:
+        raise ValueError(f"{run}: {s.name} selects whole images in one round (round1of1)")
+    if o.starts_from and n > 1:
+        raise ValueError(f"{run}: {o.name} starts from the {o.starts_from} model of one round (round1of1)")
+    if o.image_level_only and s.unit != "image":
+        raise ValueError(f"{run}: {o.name} takes image-level selections; {s.name} labels {s.unit}s")
+
+
+def chain_objective(w):
+    """The objective whose chain selects: a semi-supervised objective reads the selection of the
+    model it starts from (the stage-1 run of the same strategy and budget)."""
+    return objective(w.objective).starts_from or w.objective
+
+
+def selection_dir(w):
+    return f"{R}/{w.source}/select/{w.strategy}/{w.budget}/{chain_objective(w)}/round{w.round}of{w.rounds}"
+
+
+def selecting_model(w):
+    """The model that selects in round r: the warm-up, then the fine-tune of round r-1."""
+    check_run(w)
+    r = int(w.round)
+    return INIT if r == 1 else f"finetune/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}"
+
+
+def selecting_checkpoint(w):
+    return f"{R}/{w.source}/{selecting_model(w)}.pt"
+
+
+def previous_round_masks(w):
+    r = int(w.round)
+    if r == 1:
+        return []
+    return [f"{R}/{w.source}/select/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}/masks.h5"]
+
+
+def per_round_budget(w):
+    return f"{float(w.budget) / int(w.rounds):g}"
+
+
+def model_variants(model):
+    """The variant flags of a model path (its strategy's, then its objective's; none for a warm-up)."""
+    run = split_run(model)
+    return (run["strategy"], run["objective"]) if run else ()
 
 
 wildcard_constraints:
     source="|".join(SOURCES) or "none",
     dataset="|".join(config["datasets"]),
-    kind="source_only|adaptseg",
+    kind="|".join(WARMUP_KINDS),
     strategy=r"[a-z][a-z0-9_]*(\+[A-Za-z0-9_]+)?",
     budget="[0-9.]+",
     domain="source|target",
     model="(warmup|finetune)/[A-Za-z0-9_./+]+",
     round="[1-9][0-9]*",
-    objective=r"(stage1|ripu|mcu)(\+[A-Za-z0-9_]+)?",
-
-
-def table_title(name):
-    """The title of a table (src/adaseg/report/tables.py TABLES), for the report caption."""
-    from adaseg.report.tables import TABLES
-
-    return TABLES[name][0].format(budget=BUDGET, rounds=ROUNDS)
-
-
-def anchor_sweep(strategy, objective):
-    """mIoU against the number of source / target anchors (figures.anchor_counts) of one method."""
-    return [
-        (f"{label}|{k}", f"eval/finetune/{strategy}+{sweep_variant(sweep, k)}/{BUDGET}/{objective}.json")
-        for sweep, label in [("src_anchors", "source anchors (a)"), ("tgt_anchors", "target anchors (b)")]
-        for k in ANCHORS
-    ]
-
-
-def round_curves():
-    """mIoU after every round of the 5% chains: round r has budget * r / rounds labelled."""
-    return [
-        (f"{label}|{ROUND_PERCENT[r]}", f"eval/finetune/{strategy}/{BUDGET}/stage1/round{r}.json")
-        for strategy, label in [("d2ada", "ADeADA (d2ada)"), ("region_entropy", "ENT (region_entropy)")]
-        for r in range(1, ROUNDS + 1)
-    ]
-
-
-def figure_items(name):
-    """(key, file) inputs of figure `name` (FIGURE_ITEMS in rules/figures.smk), paths under its source."""
-    source = FIGURE_SOURCE.get(name, "gta5")
-    if source not in config["datasets"]:
-        raise ValueError(f"figure {name} needs the source dataset '{source}' in config 'datasets'")
-    return [(key, f"{R}/{source}/{path}") for key, path in FIGURE_ITEMS[name]]
+    rounds="[1-9][0-9]*",
+    objective=rf"({'|'.join(OBJECTIVES)})(\+[A-Za-z0-9_]+)?",
 
 
 def shared_files(source):
@@ -203,10 +183,74 @@ def shared_files(source):
     feats = f"{R}/{source}/features/{INIT}"
     sel = f"{R}/{source}/select"
     caches = [f for name in (source, TARGET) for f in dataset_input(name) if "/cache/" in str(f)]
+    images = [f"{sel}/{s}/{BUDGET}/stage1/round1of1" for s in SHARED_SELECTIONS]
     return (
         [str(f) for f in caches]
-        + [f"{R}/{source}/warmup/{kind}.pt" for kind in ("source_only", "adaptseg")]
+        + [f"{R}/{source}/warmup/{kind}.pt" for kind in WARMUP_KINDS]
         + [f"{feats}/{domain}.h5" for domain in ("source", "target")]
-        + [f"{sel}/random/{BUDGET}/selection.json"]
-        + [f"{sel}/{s}/{BUDGET}/{f}" for s in ("mada", "madav2") for f in ("selection.json", "scores.npz")]
+        + [f"{d}/{f}" for d in images for f in ("selection.json", "scores.npz")]
     )
+
+
+# --- inputs and flags of the selection, fine-tuning, table and figure rules -------------------------
+def variant_strategy(runner):
+    return rf"({'|'.join(strategies_run_by(runner))})(\+[A-Za-z0-9_]+)?"
+
+
+def image_features(w):
+    """The warm-up feature dumps an image-level strategy reads (none for random / full)."""
+    selecting_model(w)
+    domains = sorted({field.split(":")[0] for field in strategy(w.strategy).reads})
+    return {domain: f"{R}/{w.source}/features/{INIT}/{domain}.h5" for domain in domains}
+
+
+def feature_flags(wildcards, input):
+    return " ".join(f"--{domain}-features {input[domain]}" for domain in ("source", "target") if domain in input.keys())
+
+
+def superpixel_inputs(w):
+    """Region features of the selecting model (the source's only for the density part) and superpixels."""
+    model = selecting_model(w)
+    files = {f"{domain}_regions": f"{R}/{w.source}/regions/{model}/{domain}.h5" for domain in strategy(w.strategy).reads}
+    return dict(files, superpixels=f"{R}/superpixels/{TARGET}.h5")
+
+
+def finetune_inputs(w):
+    check_run(w)
+    o, sel = objective(w.objective), selection_dir(w)
+    files = dict(selection=f"{sel}/selection.json", source_data=dataset_input(w.source), target_data=dataset_input(TARGET))
+    if o.starts_from:
+        start = f"finetune/{w.strategy}/{w.budget}/{o.starts_from}/round1of1"
+        files.update(init=f"{R}/{w.source}/{start}.pt", anchors=f"{R}/{w.source}/target_anchors/{start}.npz",
+                     pseudo=f"{R}/{w.source}/pseudo_labels/{start}.h5")
+    else:
+        files["init"] = selecting_checkpoint(w)
+    if strategy(w.strategy).unit != "image":
+        files["masks"] = f"{sel}/masks.h5"
+    return files
+
+
+def semi_flags(wildcards, input):
+    keys = input.keys()
+    return f"--target-anchors {input.anchors} --pseudo-labels {input.pseudo}" if "anchors" in keys else ""
+
+
+def table_inputs(wildcards):
+    """The evaluation file of every computed row of a table, under its source dataset."""
+    t = table(wildcards.table)
+    if t.source not in config["datasets"]:
+        raise ValueError(f"{t.name} needs the source dataset '{t.source}' in config 'datasets'")
+    return {key: f"{R}/{t.source}/eval/{run}.json" for key, run in t.runs_at(SCALE).items()}
+
+
+def table_title(name):
+    """The title of a table, for the report caption."""
+    return table(name).title_at(SCALE)
+
+
+def figure_items(name):
+    """(key, file) inputs of a figure, paths under its source dataset."""
+    f = figure(name)
+    if f.source not in config["datasets"]:
+        raise ValueError(f"figure {name} needs the source dataset '{f.source}' in config 'datasets'")
+    return [(key, f"{R}/{f.source}/{path}") for key, path in f.items(SCALE)]

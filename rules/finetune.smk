@@ -1,120 +1,83 @@
-# Fine-tuning from a selection: stage 1 (source + active CE), then target anchors and pseudo-labels
-# from the stage-1 model, then a semi-supervised stage from stage 1: MADA stage 2 (+ pseudo-label CE
-# + soft anchor alignment with EMA anchors) or MADAv2 (teacher consistency with OHEM/ACM/ACP + anchors).
-FT = f"{R}/{{source}}/finetune/{{strategy}}/{{budget}}"
+# Fine-tuning: round r of R of a chain with one objective (src/adaseg/registry/objectives.py) from
+# the model of round r-1 (round 1: the warm-up) on everything labelled so far, training round r's
+# share of one poly schedule. A semi-supervised objective (MADA stage 2, MADAv2 step 3) starts from
+# the stage-1 run of the same selection and reads that model's k-means target anchors and
+# pseudo-labels (rules target_anchors, pseudo_labels).
 
 
-rule finetune_stage1:
+rule finetune:
     input:
-        init=f"{R}/{{source}}/{INIT}.pt",
-        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
-        masks=selection_masks,
-        source=lambda wc: dataset_input(wc.source),
-        target=dataset_input(TARGET),
+        unpack(finetune_inputs),
     output:
-        f"{FT}/stage1.pt",
+        f"{FTR}.pt",
     params:
         launch=launch(True),
         config=CONFIG_JSON,
         target=TARGET,
-        variant=lambda wc: variant_flag(wc.strategy),
-        cfg=lambda wc: sections("seed", "train", "finetune", datasets=[wc.source, TARGET])
-        + variant_overrides(wc.strategy),
+        objective=lambda wc: objective(wc.objective).name,
+        semi=semi_flags,
+        variant=lambda wc: variant_flag(wc.strategy, wc.objective),
+        cfg=lambda wc: sections("seed", "train", "finetune", *objective(wc.objective).config,
+                                datasets=[wc.source, TARGET]) + variant_overrides(wc.strategy, wc.objective),
     threads: config["threads"]
     resources:
         gpu=GPU_TRAIN,
         mem_mb=MEM_MB,
     log:
-        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_stage1.log",
+        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_stage1.tsv"
+        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} finetune --config {params.config} {params.variant} --threads {threads} --stage stage1 "
-        "--init {input.init} "
-        "--selection {input.selection} --source {wildcards.source} --target {params.target} "
-        "--out {output} 2> {log}"
+        "{params.launch} finetune --config {params.config:q} {params.variant} --threads {threads} "
+        "--objective {params.objective} --init {input.init:q} --selection {input.selection:q} {params.semi} "
+        "--source {wildcards.source:q} --target {params.target:q} --round {wildcards.round} "
+        "--rounds {wildcards.rounds} --out {output:q} 2> {log:q}"
 
 
 rule target_anchors:
     input:
-        f"{R}/{{source}}/features/finetune/{{strategy}}/{{budget}}/stage1/target.h5",
+        f"{R}/{{source}}/features/{{model}}/target.h5",
     output:
-        f"{FT}/target_anchors.npz",
+        f"{R}/{{source}}/target_anchors/{{model}}.npz",
     params:
         config=CONFIG_JSON,
-        variant=lambda wc: variant_flag(wc.strategy),
-        cfg=lambda wc: sections("seed", "mada") + variant_overrides(wc.strategy),
+        variant=lambda wc: variant_flag(*model_variants(wc.model)),
+        cfg=lambda wc: sections("seed", "mada") + variant_overrides(*model_variants(wc.model)),
     log:
-        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_target_anchors.log",
+        f"{LOGS}/{{source}}/target_anchors/{{model}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_target_anchors.tsv"
+        f"{R}/benchmarks/{{source}}/target_anchors/{{model}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg target-anchors --config {params.config} {params.variant} --features {input} --out {output} 2> {log}"
+        "adaseg target-anchors --config {params.config:q} {params.variant} --features {input:q} --out {output:q} 2> {log:q}"
 
 
 rule pseudo_labels:
     input:
-        checkpoint=f"{FT}/stage1.pt",
+        checkpoint=f"{R}/{{source}}/{{model}}.pt",
         target=dataset_input(TARGET),
     output:
-        f"{FT}/pseudo_labels.h5",
+        f"{R}/{{source}}/pseudo_labels/{{model}}.h5",
     params:
         launch=launch(),
         config=CONFIG_JSON,
         target=TARGET,
-        variant=lambda wc: variant_flag(wc.strategy),
-        cfg=lambda wc: sections("mada", "features", datasets=[TARGET]) + PRECISION + variant_overrides(wc.strategy),
+        variant=lambda wc: variant_flag(*model_variants(wc.model)),
+        cfg=lambda wc: sections("mada", "features", datasets=[TARGET]) + PRECISION
+        + variant_overrides(*model_variants(wc.model)),
     threads: config["threads"]
     resources:
         gpu=GPU_INFER,
         mem_mb=MEM_MB,
     log:
-        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_pseudo_labels.log",
+        f"{LOGS}/{{source}}/pseudo_labels/{{model}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_pseudo_labels.tsv"
+        f"{R}/benchmarks/{{source}}/pseudo_labels/{{model}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} pseudo-labels --config {params.config} {params.variant} --threads {threads} --checkpoint {input.checkpoint} "
-        "--target {params.target} --out {output} 2> {log}"
-
-
-rule finetune_semi:
-    input:
-        init=f"{FT}/stage1.pt",
-        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
-        anchors=f"{FT}/target_anchors.npz",
-        pseudo=f"{FT}/pseudo_labels.h5",
-        source=lambda wc: dataset_input(wc.source),
-        target=dataset_input(TARGET),
-    output:
-        f"{FT}/{{semi}}.pt",
-    wildcard_constraints:
-        semi=r"(stage2|madav2)(\+[A-Za-z0-9_]+)?",
-    params:
-        launch=launch(True),
-        config=CONFIG_JSON,
-        target=TARGET,
-        stage=lambda wc: base_objective(wc.semi),
-        variant=lambda wc: variant_flag(wc.strategy, wc.semi),
-        cfg=lambda wc: sections("seed", "train", "finetune", "mada", "madav2", "features", datasets=[wc.source, TARGET])
-        + variant_overrides(wc.strategy, wc.semi),
-    threads: config["threads"]
-    resources:
-        gpu=GPU_TRAIN,
-        mem_mb=MEM_MB,
-    log:
-        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{semi}}.log",
-    benchmark:
-        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_{{semi}}.tsv"
-    conda:
-        "../envs/adaseg.yaml"
-    shell:
-        "{params.launch} finetune --config {params.config} {params.variant} --threads {threads} --stage {params.stage} "
-        "--init {input.init} "
-        "--selection {input.selection} --source {wildcards.source} --target {params.target} "
-        "--target-anchors {input.anchors} --pseudo-labels {input.pseudo} --out {output} 2> {log}"
+        "{params.launch} pseudo-labels --config {params.config:q} {params.variant} --threads {threads} "
+        "--checkpoint {input.checkpoint:q} --target {params.target:q} --out {output:q} 2> {log:q}"

@@ -1,111 +1,102 @@
-# Active selection: a selection list per strategy and budget (percent of target pixels).
-# Image-level strategies score the target training images with the warm-up model's feature dumps
-# (class-mean features, pooled features, uncertainty, discriminator, gradient embeddings).
+# Active selection: one rule per selection runner (src/adaseg/registry/strategies.py), each for round
+# r of R of a chain (a single-round run is round 1 of 1). Round r selects with the model fine-tuned
+# in round r-1 (round 1: the warm-up) and never re-selects what earlier rounds labelled (cumulative
+# masks); the budget wildcard is the chain's total, each round takes budget / R.
 
 
 rule select_image:
     input:
-        source=f"{R}/{{source}}/features/{INIT}/source.h5",
-        target=f"{R}/{{source}}/features/{INIT}/target.h5",
+        unpack(image_features),
         data=dataset_input(TARGET),
     output:
-        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
-        scores=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/scores.npz",
+        selection=f"{SEL}/selection.json",
+        scores=f"{SEL}/scores.npz",
     wildcard_constraints:
-        strategy=rf"({'|'.join(FEATURE_STRATEGIES)})(\+[A-Za-z0-9_]+)?",
+        strategy=variant_strategy("image"),
     params:
         config=CONFIG_JSON,
         target=TARGET,
-        strategy=lambda wc: base_strategy(wc.strategy),
-        variant=lambda wc: variant_flag(wc.strategy),
-        cfg=lambda wc: sections("seed", "mada", "diversity", datasets=[TARGET]) + variant_overrides(wc.strategy),
+        features=feature_flags,
+        strategy=lambda wc: strategy(wc.strategy).name,
+        variant=lambda wc: variant_flag(wc.strategy, wc.objective),
+        cfg=lambda wc: sections("seed", "mada", "diversity", datasets=[TARGET])
+        + variant_overrides(wc.strategy, wc.objective),
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select --config {params.config} {params.variant} --strategy {params.strategy} "
-        "--target {params.target} --budget {wildcards.budget} --source-features {input.source} --target-features {input.target} "
-        "--scores-out {output.scores} --out {output.selection} 2> {log}"
+        "adaseg select --config {params.config:q} {params.variant} --strategy {params.strategy} "
+        "--target {params.target:q} --budget {wildcards.budget:q} {params.features} "
+        "--scores-out {output.scores:q} --out {output.selection:q} 2> {log:q}"
 
 
-rule select_baseline:
+rule select_regions:
     input:
+        checkpoint=selecting_checkpoint,
+        previous=previous_round_masks,
         data=dataset_input(TARGET),
     output:
-        f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
+        selection=f"{SEL}/selection.json",
+        masks=f"{SEL}/masks.h5",
     wildcard_constraints:
-        strategy="random|full",
-    params:
-        config=CONFIG_JSON,
-        target=TARGET,
-        cfg=sections("seed", datasets=[TARGET]),
-    log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
-    benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
-    conda:
-        "../envs/adaseg.yaml"
-    shell:
-        "adaseg select --config {params.config} --strategy {wildcards.strategy} --target {params.target} "
-        "--budget {wildcards.budget} --out {output} 2> {log}"
-
-
-rule select_region:
-    input:
-        checkpoint=f"{R}/{{source}}/{INIT}.pt",
-        data=dataset_input(TARGET),
-    output:
-        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
-        masks=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/masks.h5",
-    wildcard_constraints:
-        strategy="ripu_ra|ripu_pa|mcu",
+        strategy=variant_strategy("model"),
     params:
         launch=launch(),
         config=CONFIG_JSON,
         target=TARGET,
-        cfg=sections("seed", "ripu", "mcu", "features", datasets=[TARGET]) + PRECISION,
+        per_round=per_round_budget,
+        previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
+        strategy=lambda wc: strategy(wc.strategy).name,
+        variant=lambda wc: variant_flag(wc.strategy, wc.objective),
+        cfg=lambda wc: sections("seed", "ripu", "mcu", "features", datasets=[TARGET])
+        + PRECISION
+        + variant_overrides(wc.strategy, wc.objective),
     threads: config["threads"]
     resources:
         gpu=GPU_INFER,
         mem_mb=MEM_MB,
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} select-regions --config {params.config} --threads {threads} --strategy {wildcards.strategy} "
-        "--checkpoint {input.checkpoint} --target {params.target} --budget {wildcards.budget} "
-        "--masks-out {output.masks} --out {output.selection} 2> {log}"
+        "{params.launch} select-regions --config {params.config:q} {params.variant} --threads {threads} "
+        "--strategy {params.strategy} --checkpoint {input.checkpoint:q} --target {params.target:q} "
+        "--budget {params.per_round} --round {wildcards.round} --rounds {wildcards.rounds} {params.previous} "
+        "--masks-out {output.masks:q} --out {output.selection:q} 2> {log:q}"
 
 
-rule select_d2ada:
+rule select_superpixels:
     input:
-        source=lambda wc: [f"{R}/{wc.source}/regions/{INIT}/source.h5"] if wc.strategy == "d2ada" else [],
-        target=f"{R}/{{source}}/regions/{INIT}/target.h5",
-        superpixels=f"{R}/superpixels/{TARGET}.h5",
+        unpack(superpixel_inputs),
+        previous=previous_round_masks,
     output:
-        selection=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/selection.json",
-        masks=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/masks.h5",
-        gmm=f"{R}/{{source}}/select/{{strategy}}/{{budget}}/gmm.npz",
+        selection=f"{SEL}/selection.json",
+        masks=f"{SEL}/masks.h5",
+        gmm=f"{SEL}/gmm.npz",
     wildcard_constraints:
-        strategy="d2ada|region_entropy",
+        strategy=variant_strategy("superpixel"),
     params:
         config=CONFIG_JSON,
-        source=lambda wc, input: f"--source-regions {input.source}" if input.source else "",
-        cfg=sections("seed", "d2ada"),
+        per_round=per_round_budget,
+        regions=lambda wc, input: " ".join(f"--{k.replace('_', '-')} {input[k]}" for k in input.keys() if k.endswith("_regions")),
+        previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
+        strategy=lambda wc: strategy(wc.strategy).name,
+        variant=lambda wc: variant_flag(wc.strategy, wc.objective),
+        cfg=lambda wc: sections("seed", "d2ada") + variant_overrides(wc.strategy, wc.objective),
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}.log",
+        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-d2ada --config {params.config} --strategy {wildcards.strategy} {params.source} "
-        "--target-regions {input.target} --superpixels {input.superpixels} --round 1 "
-        "--budget {wildcards.budget} --gmm-out {output.gmm} --masks-out {output.masks} "
-        "--out {output.selection} 2> {log}"
+        "adaseg select-superpixels --config {params.config:q} {params.variant} --strategy {params.strategy} "
+        "{params.regions} --superpixels {input.superpixels:q} --round {wildcards.round} "
+        "--source {wildcards.source:q} --budget {params.per_round} {params.previous} --gmm-out {output.gmm:q} "
+        "--masks-out {output.masks:q} --out {output.selection:q} 2> {log:q}"

@@ -46,9 +46,9 @@ def _finetune(tmp, cfg, init, sel, out, processes, **train):
     path.write_text(yaml.safe_dump(cfg))
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
               if processes > 1 else [sys.executable])
-    cmd = launch + ["-m", "adaseg", "finetune", "--config", str(path), "--threads", str(processes), "--stage", "stage1",
-                    "--init", str(init), "--selection", str(sel), "--source", "gta5", "--target", "cityscapes",
-                    "--out", str(tmp / f"{out}.pt")]
+    cmd = launch + ["-m", "adaseg", "finetune", "--config", str(path), "--threads", str(processes),
+                    "--objective", "stage1", "--init", str(init), "--selection", str(sel), "--source", "gta5",
+                    "--target", "cityscapes", "--out", str(tmp / f"{out}.pt")]
     res = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     return torch.load(tmp / f"{out}.pt", weights_only=True)["model"]

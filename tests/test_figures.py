@@ -9,7 +9,10 @@ from adaseg.ablations import resolve_variant, sweep_token, sweep_variant
 from adaseg.data.labels import IGNORE
 from adaseg.report.figures import (CITYSCAPES_PALETTE, colourize, curve_points, labelled_class_fractions,
                                    overlay_mask, plot_curves)
+from adaseg.registry import Scale
 from adaseg.report.tables import build_table
+
+SCALE = Scale(budget="5", rounds=5, budgets=("2",), anchors=(1,))
 
 
 def test_sweep_variants_round_trip():
@@ -87,20 +90,20 @@ def test_curves_from_evaluation_files(tmp_path):
 
 def test_sweep_table_rows_follow_the_evaluations(tmp_path):
     evals = {"ripu_tau_0p02": _eval(tmp_path / "a.json", 10.0), "ripu_tau_0p2": _eval(tmp_path / "b.json", 11.0)}
-    df, title, note = build_table("ripu_table7", evals)
+    df, title, note = build_table("ripu_table7", evals, SCALE)
     assert df["row"].tolist() == ["ripu_tau_0p02", "ripu_tau_0p2"]
     assert df["method"].tolist() == ["tau = 0.02", "tau = 0.2"]
     assert df["published mIoU"].tolist() == [69.54, 68.13]
     assert df["published in"].str.contains("RIPU").all() and "Table 7" in df["published in"].iloc[0]
     df, title, _ = build_table("mada_table5", {"b2": _eval(tmp_path / "c.json", 9.0),
-                                               "b100": _eval(tmp_path / "d.json", 12.0)})
+                                               "b100": _eval(tmp_path / "d.json", 12.0)}, SCALE)
     assert df["published mIoU"].tolist() == [59.1, 69.3]
     assert df["method"].iloc[1].startswith("100%")
 
 
 def test_synthia_table_reads_synthia_published_values(tmp_path):
     evals = {k: _eval(tmp_path / f"{k}.json", 30.0, 33.0) for k in ("ripu_ra_2p2", "ripu_ra", "random")}
-    df, _, _ = build_table("table1_synthia", evals)
+    df, _, _ = build_table("table1_synthia", evals, SCALE)
     rep = df[df["values"] == "reproduced (adaseg)"].set_index("row")
     assert rep.loc["ripu_ra_2p2", "published mIoU"] == 70.1 and rep.loc["ripu_ra_2p2", "published mIoU13"] == 75.7
     assert rep.loc["ripu_ra", "published mIoU"] == 71.4
@@ -110,15 +113,15 @@ def test_synthia_table_reads_synthia_published_values(tmp_path):
 
 def test_per_paper_tables_read_their_published_values(tmp_path):
     ev = {k: _eval(tmp_path / f"{k}.json", 20.0, 25.0) for k in ("adaptseg", "aada", "mada_full")}
-    df, _, _ = build_table("mada_table2", ev)              # SYNTHIA: 16-class mIoU and mIoU*
+    df, _, _ = build_table("mada_table2", ev, SCALE)              # SYNTHIA: 16-class mIoU and mIoU*
     assert df.loc[df["row"] == "aada", "published mIoU"].tolist() == [61.9]
     assert df.loc[df["row"] == "aada", "published mIoU13"].tolist() == [66.2]
-    df, _, _ = build_table("mada_table1", {"aada": _eval(tmp_path / "g.json", 20.0)})
+    df, _, _ = build_table("mada_table1", {"aada": _eval(tmp_path / "g.json", 20.0)}, SCALE)
     assert df.loc[(df["row"] == "aada") & (df["values"] != "published"), "published mIoU"].tolist() == [59.3]
 
 
 def test_synthia_budget_table_has_only_the_13_class_published_value(tmp_path):
-    df, _, _ = build_table("mcu_table2", {"b1.7": _eval(tmp_path / "m.json", 20.0, 22.0)})
+    df, _, _ = build_table("mcu_table2", {"b1.7": _eval(tmp_path / "m.json", 20.0, 22.0)}, SCALE)
     row = df.iloc[0]
     assert row["method"] == "ADA-MCU, 1.7% of the target pixels" and row["published mIoU13"] == 66.2
     assert pd.isna(row["published mIoU"]) and "Table II" in row["published in"]

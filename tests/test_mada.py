@@ -7,7 +7,7 @@ from adaseg.evaluate import confusion_matrix, iou_from_confusion, summarize
 from adaseg.features import class_mean_features, pixel_entropy, source_class_map
 from adaseg.select.anchors import distance_to_anchors, fit_anchors, mean_squared_distance
 from adaseg.select.selection_list import budget_pixels, make_selection, take_images_by_score
-from adaseg.train.finetune import ema_update_anchors, soft_alignment_loss
+from adaseg.train.mada import ema_update_anchors, soft_alignment_loss
 
 
 def test_mada_distance_eq5_by_hand():

@@ -7,7 +7,7 @@ import h5py
 import pandas as pd
 import pytest
 
-from adaseg.select.run import IMAGE_STRATEGIES
+from adaseg.registry import strategies_run_by
 from conftest import ROOT, cli_env, write_config
 
 ROWS = ["source_only", "adaptseg", "random", "mada_stage1", "mada_full", "madav2", "ripu_ra_2p2", "ripu_ra", "ripu_pa",
@@ -67,7 +67,7 @@ def test_outputs_logs_and_benchmarks(pipeline):
         assert h5["counts"].shape == (20, 19)
     assert (res / "benchmarks" / "gta5" / "warmup_adaptseg.tsv").exists()
     assert (res / "logs" / "gta5" / "warmup_adaptseg.log").stat().st_size > 0
-    sel = pd.read_json(res / "gta5" / "select" / "mada" / "10" / "selection.json", typ="series")
+    sel = pd.read_json(res / "gta5" / "select" / "mada" / "10" / "stage1" / "round1of1" / "selection.json", typ="series")
     assert sel["strategy"] == "mada" and len(sel["selected"]) == 2  # 10% of 20 images
     assert sel["pixels_labelled"] <= sel["budget_pixels"] + 32 * 64
     assert not list(res.rglob("*.partial.pt"))
@@ -82,8 +82,8 @@ def test_selection_is_byte_identical_on_rerun(pipeline):
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
     feats = res / "features" / "warmup" / "adaptseg"
-    strategies = [s for s in IMAGE_STRATEGIES if s != "full"]
-    lists = {s: res / "select" / s / "10" / "selection.json" for s in strategies}
+    strategies = [s for s in strategies_run_by("image") if s != "full"]
+    lists = {s: res / "select" / s / "10" / "stage1" / "round1of1" / "selection.json" for s in strategies}
     missing = [str(p) for p in lists.values() if not p.exists()]  # the selection-table test builds the rest
     if missing:
         run = _snakemake(tmp, cfg_path, *missing)
@@ -115,11 +115,11 @@ def test_region_and_pixel_selection_rounds(pipeline):
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
     strategies = (("ripu_ra", "region"), ("ripu_pa", "pixel"), ("mcu", "pixel"), ("d2ada", "region"))
-    targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1.json" for s, _ in strategies]
+    targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1/round1of1.json" for s, _ in strategies]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]
     for strategy, unit in strategies:
-        d = res / "select" / strategy / "10"
+        d = res / "select" / strategy / "10" / "stage1" / "round1of1"
         sel = pd.read_json(d / "selection.json", typ="series")
         assert sel["unit"] == unit and 0 < sel["pixels_labelled"] <= sel["budget_pixels"]
         with h5py.File(d / "masks.h5") as h5:
@@ -128,10 +128,10 @@ def test_region_and_pixel_selection_rounds(pipeline):
         if strategy == "ripu_pa":
             assert first.reshape(len(first), -1).sum(1).max() <= cfg["ripu"]["pa_pixels_per_image"]
         if strategy == "d2ada":
-            continue  # multi-round D2ADA goes through select-d2ada --round, tested below
+            continue  # multi-round D2ADA goes through select-superpixels --round, tested below
         # round 2 from the round-1 model, excluding round-1 pixels
         args = [sys.executable, "-m", "adaseg", "select-regions", "--config", str(cfg_path), "--strategy", strategy,
-                "--checkpoint", str(res / "finetune" / strategy / "10" / "stage1.pt"), "--target", "cityscapes",
+                "--checkpoint", str(res / "finetune" / strategy / "10" / "stage1" / "round1of1.pt"), "--target", "cityscapes",
                 "--budget", "10", "--previous-masks", str(d / "masks.h5")]
         for name in ("a", "b"):
             subprocess.run(args + ["--masks-out", str(tmp / f"{strategy}_r2{name}.h5"),
@@ -153,11 +153,11 @@ def test_d2ada_second_round(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    d = res / "select" / "d2ada" / "10"
+    d = res / "select" / "d2ada" / "10" / "stage1" / "round1of1"
     regions = res / "regions" / "warmup" / "adaptseg"
     out = tmp / "d2ada_r2.json"
     for name in ("", "_again"):
-        subprocess.run([sys.executable, "-m", "adaseg", "select-d2ada", "--config", str(cfg_path),
+        subprocess.run([sys.executable, "-m", "adaseg", "select-superpixels", "--config", str(cfg_path), "--strategy", "d2ada",
                         "--source-regions", str(regions / "source.h5"), "--target-regions", str(regions / "target.h5"),
                         "--superpixels", str(tmp / "results" / "superpixels" / "cityscapes.h5"), "--round", "2",
                         "--budget", "10", "--previous-masks", str(d / "masks.h5"), "--gmm-out", str(tmp / "gmm2.npz"),
@@ -189,7 +189,8 @@ def test_selection_table_every_strategy_same_budget(pipeline):
         "random", "entropy", "adversarial", "aada", "prototype", "mada", "madav2"}
     # same budget: every list within its budget (image lists: by less than one image)
     for s in expected:
-        sel = pd.read_json(tmp / "results" / "gta5" / "select" / s / "10" / "selection.json", typ="series")
+        sel = pd.read_json(tmp / "results" / "gta5" / "select" / s / "10" / "stage1" / "round1of1" / "selection.json",
+                           typ="series")
         slack = 32 * 64 if sel["unit"] == "image" else 0
         assert sel["pixels_labelled"] <= sel["budget_pixels"] + slack, s
         if s != "ripu_pa":  # PA budgets are pixels per image; per-image budgets round per image
@@ -203,25 +204,26 @@ def test_multi_round_wildcards(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    targets = [f"{res}/eval/finetune/{s}/10/stage1/round2.json" for s in ("ripu_ra", "d2ada")]
+    targets = [f"{res}/eval/finetune/{s}/10/stage1/round2of2.json" for s in ("ripu_ra", "d2ada")]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]
     for s in ("ripu_ra", "d2ada"):
-        sel = [pd.read_json(res / "select" / s / "10" / "stage1" / f"round{r}" / "selection.json", typ="series") for r in (1, 2)]
+        sel = [pd.read_json(res / "select" / s / "10" / "stage1" / f"round{r}of2" / "selection.json", typ="series")
+               for r in (1, 2)]
         masks = []
         for r in (1, 2):
-            with h5py.File(res / "select" / s / "10" / "stage1" / f"round{r}" / "masks.h5") as h5:
+            with h5py.File(res / "select" / s / "10" / "stage1" / f"round{r}of2" / "masks.h5") as h5:
                 masks.append(h5["masks"][:].astype(bool))
         assert (masks[0] & masks[1]).sum() == masks[0].sum()           # cumulative
         assert (masks[1] & ~masks[0]).sum() == sel[1]["pixels_labelled"]
         for r in (0, 1):                                                # 10% over 2 rounds: 5% each
             assert abs(sel[r]["budget_pixels"] - round(0.05 * 20 * 32 * 64)) <= 20
             assert sel[r]["pixels_labelled"] <= sel[r]["budget_pixels"]
-    with h5py.File(res / "select" / "ripu_ra" / "10" / "stage1" / "round2" / "masks.h5") as h5:
-        assert h5.attrs["checkpoint"].endswith("finetune/ripu_ra/10/stage1/round1.pt")
-    with h5py.File(res / "regions" / "finetune" / "d2ada" / "10" / "stage1" / "round1" / "target.h5") as h5:
-        assert h5.attrs["checkpoint"].endswith("finetune/d2ada/10/stage1/round1.pt")
-    assert (res / "finetune" / "d2ada" / "10" / "stage1" / "round2.pt").exists()
+    with h5py.File(res / "select" / "ripu_ra" / "10" / "stage1" / "round2of2" / "masks.h5") as h5:
+        assert h5.attrs["checkpoint"].endswith("finetune/ripu_ra/10/stage1/round1of2.pt")
+    with h5py.File(res / "regions" / "finetune" / "d2ada" / "10" / "stage1" / "round1of2" / "target.h5") as h5:
+        assert h5.attrs["checkpoint"].endswith("finetune/d2ada/10/stage1/round1of2.pt")
+    assert (res / "finetune" / "d2ada" / "10" / "stage1" / "round2of2.pt").exists()
 
 
 @pytest.mark.slow
@@ -231,11 +233,11 @@ def test_method_objectives_train_their_losses(pipeline):
     tmp, cfg, _ = pipeline
     logs = tmp / "results" / "logs" / "gta5" / "finetune"
     rounds = cfg.get("multi_round", {}).get("rounds", 5)
-    expected = {"madav2_10_madav2.log": ("ce_src=", "ce_active=", "cons=", "anchor="),
-                f"ripu_ra_10_ripu_round{rounds}.log": ("consistency=", "negative="),
-                f"ripu_pa_10_ripu_round{rounds}.log": ("consistency=", "negative="),
-                f"mcu_10_mcu_round{rounds}.log": ("ce_pseudo=", "contrast="),
-                f"d2ada_10_stage1_round{rounds}.log": ("ce_active=",)}
+    expected = {"madav2_10_madav2_round1of1.log": ("ce_src=", "ce_active=", "cons=", "anchor="),
+                f"ripu_ra_10_ripu_round{rounds}of{rounds}.log": ("consistency=", "negative="),
+                f"ripu_pa_10_ripu_round{rounds}of{rounds}.log": ("consistency=", "negative="),
+                f"mcu_10_mcu_round{rounds}of{rounds}.log": ("ce_pseudo=", "contrast="),
+                f"d2ada_10_stage1_round{rounds}of{rounds}.log": ("ce_active=",)}
     for name, terms in expected.items():
         text = (logs / name).read_text()
         for term in terms:
@@ -261,9 +263,9 @@ def test_ablation_table_mada_table3(pipeline):
     assert "published mIoU" in md and "Model selection: none" in md
     logs = res / "logs" / "gta5" / "finetune"
     for variant in ("mada_M2", "mada_M3"):
-        text = (logs / f"mada_10_stage2+{variant}.log").read_text()
+        text = (logs / f"mada_10_stage2+{variant}_round1of1.log").read_text()
         assert "anchor=" in text and "ce_pseudo=" not in text
-    assert "ce_pseudo=" in (logs / "mada_10_stage2.log").read_text()
+    assert "ce_pseudo=" in (logs / "mada_10_stage2_round1of1.log").read_text()
 
 
 def test_every_paper_table_is_a_target(tmp_path):
@@ -273,8 +275,7 @@ def test_every_paper_table_is_a_target(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg["datasets"]["synthia"] = {"kind": "synthia", "root": str(tmp_path / "proxy" / "synthia"), "proxy": True}
     cfg_path = write_config(tmp_path, cfg)
-    from adaseg.report.figures import FIGURES
-    from adaseg.report.tables import TABLES
+    from adaseg.registry import FIGURES, TABLES
 
     targets = list(TABLES) + list(FIGURES) + ["report"]
     assert {"table1_gta", "table1_synthia", "mada_table3", "madav2_table2", "ripu_table3", "d2ada_table2",
@@ -289,9 +290,9 @@ def test_every_paper_table_is_a_target(tmp_path):
         assert f"figures/{figure}.png" in out, figure
     for variant in ("stage2+mada_M2", "madav2+madav2_M4", "stage1+ripu_a", "ripu+ripu_e", "stage1+d2ada_b",
                     "mcu+mcu_noas", "mcu+mcu_p2p", "ripu+ripu_tau_0p01", "stage1+d2ada_alpha_0p25",
-                    "mada+src_anchors_2/10/stage2", "madav2+tgt_anchors_1/10/madav2"):
+                    "mada+src_anchors_2/10/stage2/round1of1", "madav2+tgt_anchors_1/10/madav2/round1of1"):
         assert variant in out, variant
-    assert "results/synthia/eval/finetune/mcu/10/mcu/round2.json" in out
+    assert "results/synthia/eval/finetune/mcu/10/mcu/round2of2.json" in out
     assert "results/report.html" in out
 
 
@@ -303,12 +304,13 @@ def test_sweep_variant_on_the_strategy_path(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    scores = res / "select" / "mada+src_anchors_2" / "10" / "scores.npz"
-    stage2 = res / "finetune" / "mada+tgt_anchors_2" / "10" / "stage2.pt"
+    scores = res / "select" / "mada+src_anchors_2" / "10" / "stage1" / "round1of1" / "scores.npz"
+    stage2 = res / "finetune" / "mada+tgt_anchors_2" / "10" / "stage2" / "round1of1.pt"
     run = _snakemake(tmp, cfg_path, str(scores), str(stage2))
     assert run.returncode == 0, run.stderr[-4000:]
     assert np.load(scores)["source_anchors"].shape[0] == 2
-    assert np.load(res / "select" / "mada" / "10" / "scores.npz")["source_anchors"].shape[0] == 3
-    assert np.load(res / "finetune" / "mada+tgt_anchors_2" / "10" / "target_anchors.npz")["anchors"].shape[0] == 2
-    log = (tmp / "results" / "logs" / "gta5" / "finetune" / "mada+tgt_anchors_2_10_stage2.log").read_text()
+    assert np.load(res / "select" / "mada" / "10" / "stage1" / "round1of1" / "scores.npz")["source_anchors"].shape[0] == 3
+    anchors = res / "target_anchors" / "finetune" / "mada+tgt_anchors_2" / "10" / "stage1" / "round1of1.npz"
+    assert np.load(anchors)["anchors"].shape[0] == 2
+    log = (tmp / "results" / "logs" / "gta5" / "finetune" / "mada+tgt_anchors_2_10_stage2_round1of1.log").read_text()
     assert "anchor=" in log

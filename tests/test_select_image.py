@@ -1,6 +1,5 @@
 """Image-level strategies of MADAv2 Table 3 / MADA Table 4 and the diversity baselines, each
 against a hand-computed case from its equation."""
-import re
 
 import numpy as np
 import pytest
@@ -10,10 +9,8 @@ from adaseg.features import gradient_embedding, image_uncertainty
 from adaseg.select.adversarial import aada_scores, adversarial_scores
 from adaseg.select.anchors import dual_domain_distance, prototype_distance
 from adaseg.select.diversity import badge_kmeanspp, blockwise_order, clue, kcenter_greedy, pool_blocks
-from adaseg.select.run import FEATURE_FREE, IMAGE_STRATEGIES
 from adaseg.select.selection_list import images_needed, take_images_in_order
 from adaseg.select.uncertainty import confidence_scores, entropy_scores, margin_scores
-from conftest import ROOT
 
 
 def test_uncertainty_scores_by_hand():
@@ -100,11 +97,22 @@ def test_order_based_budget():
     assert images_needed(px, 0.25) == 2
 
 
-def test_snakemake_strategy_list_matches_registry():
-    text = (ROOT / "rules" / "common.smk").read_text()
-    listed = re.search(r"FEATURE_STRATEGIES = \[(.*?)\]", text, re.S).group(1)
-    names = re.findall(r'"([a-z0-9_]+)"', listed)
-    assert sorted(names) == sorted(s for s in IMAGE_STRATEGIES if s not in FEATURE_FREE)
+def test_every_registered_strategy_resolves_to_its_function():
+    """Each registry entry names a function that exists; image-level entries read only fields the
+    feature dumps write; the CLI offers exactly the registered strategies of each runner."""
+    from adaseg.cli import build_parser
+    from adaseg.registry import STRATEGIES, strategies_run_by
+
+    dump_fields = {"features", "counts", "pooled", "entropy", "confidence", "margin", "disc_source_prob",
+                   "grad_embedding"}
+    for s in STRATEGIES.values():
+        assert callable(s.scorer()), s.name
+        if s.runner == "image":
+            assert {f.split(":")[1] for f in s.reads} <= dump_fields, s.name
+    sub = next(a for a in build_parser()._actions if a.dest == "cmd").choices
+    for cmd, runner in [("select", "image"), ("select-regions", "model"), ("select-superpixels", "superpixel")]:
+        choices = next(a for a in sub[cmd]._actions if a.dest == "strategy").choices
+        assert list(choices) == strategies_run_by(runner)
 
 
 def test_random_is_seeded_uniform_sampling():

@@ -2,7 +2,7 @@
 from adaseg.config import validate_config
 from adaseg.data.synth import generate
 from adaseg.evaluate import evaluate
-from adaseg.train.common import load_model
+from adaseg.models.checkpoint import load_model
 from adaseg.train.warmup import train_warmup
 from conftest import tiny_config
 

@@ -1,4 +1,8 @@
-"""`adaseg <command>`: one subcommand per pipeline stage, each with explicit inputs and outputs."""
+"""`adaseg <command>`: one subcommand per pipeline stage, each with explicit inputs and outputs.
+
+Each subcommand is a small function `_<name>(cfg, args, threads)` that calls the stage with keyword
+arguments; the strategy and objective choices come from src/adaseg/registry/.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +10,104 @@ import logging
 import sys
 
 from .config import apply_variant, load_config
+from .registry import FIGURES, OBJECTIVES, TABLES, Scale, strategies_run_by
+from .registry.runs import WARMUP_KINDS
+
+
+def _synth(cfg, a, threads):
+    from .data.synth import generate
+    if "proxy" not in cfg:
+        raise SystemExit("the config has no 'proxy' section to generate from")
+    p = cfg["proxy"]
+    info = generate(a.out, cfg["datasets"][a.dataset]["kind"], p["seed"], p["height"], p["width"], p["counts"])
+    logging.info("wrote %s: %s", a.out, info)
+
+
+def _cache(cfg, a, threads):
+    from .data.cache import write_cache
+    from .data.datasets import SegmentationDataset, default_label_space
+    d = cfg["datasets"][a.dataset]
+    write_cache(SegmentationDataset(d["kind"], d["root"], a.split, default_label_space(d["kind"]), d.get("resize")),
+                a.out)
+
+
+def _warmup(cfg, a, threads):
+    from .train.warmup import train_warmup
+    train_warmup(cfg, a.kind, a.source, a.target, a.out, threads)
+
+
+def _features(cfg, a, threads):
+    from .features import dump_features
+    dump_features(cfg, a.checkpoint, a.dataset, a.split, a.mode, a.out, threads)
+
+
+def _select(cfg, a, threads):
+    from .select.run import run_selection
+    sel = run_selection(cfg, strategy=a.strategy, target=a.target, budget_percent=a.budget, out=a.out,
+                        source_features=a.source_features, target_features=a.target_features,
+                        scores_out=a.scores_out)
+    logging.info("%s: %d images, %d of %d budget pixels", a.strategy, len(sel["selected"]),
+                 sel["pixels_labelled"], sel["budget_pixels"])
+
+
+def _select_regions(cfg, a, threads):
+    from .select.region_run import run_region_selection
+    sel = run_region_selection(cfg, strategy=a.strategy, checkpoint=a.checkpoint, target=a.target,
+                               budget_percent=a.budget, out=a.out, masks_out=a.masks_out,
+                               previous_masks=a.previous_masks, threads=threads, schedule_round=(a.round, a.rounds))
+    logging.info("%s: %d new pixels of a %d pixel budget in %d images", a.strategy, sel["pixels_labelled"],
+                 sel["budget_pixels"], len(sel["selected"]))
+
+
+def _superpixels(cfg, a, threads):
+    from .data.superpixels import compute_superpixels
+    compute_superpixels(cfg, a.dataset, a.split, a.out)
+
+
+def _region_features(cfg, a, threads):
+    from .features import dump_region_features
+    dump_region_features(cfg, a.checkpoint, a.dataset, a.superpixels, a.out, threads)
+
+
+def _select_superpixels(cfg, a, threads):
+    from .select.d2ada import run_d2ada
+    sel = run_d2ada(cfg, strategy=a.strategy, source_regions=a.source_regions, target_regions=a.target_regions,
+                    superpixels=a.superpixels, round_k=a.round, budget_percent=a.budget, out=a.out,
+                    masks_out=a.masks_out, gmm_out=a.gmm_out, previous_masks=a.previous_masks, source=a.source)
+    logging.info("%s round %d: %d regions, %d of %d budget pixels (%d density)", a.strategy, a.round, sel["regions"],
+                 sel["pixels_labelled"], sel["budget_pixels"], sel["density_budget_pixels"])
+
+
+def _target_anchors(cfg, a, threads):
+    from .select.run import fit_target_anchors
+    fit_target_anchors(cfg, a.features, a.out)
+
+
+def _pseudo_labels(cfg, a, threads):
+    from .train.pseudo_labels import dump_pseudo_labels
+    dump_pseudo_labels(cfg, checkpoint=a.checkpoint, target=a.target, out=a.out, threads=threads)
+
+
+def _finetune(cfg, a, threads):
+    from .train.finetune import finetune
+    finetune(cfg, objective=a.objective, init=a.init, selection=a.selection, source=a.source, target=a.target,
+             out=a.out, threads=threads, target_anchors=a.target_anchors, pseudo_labels=a.pseudo_labels,
+             schedule_round=(a.round, a.rounds))
+
+
+def _evaluate(cfg, a, threads):
+    from .evaluate import evaluate
+    logging.info("mIoU %.2f", evaluate(cfg, a.checkpoint, a.target, a.out, threads)["miou"])
+
+
+def _table(cfg, a, threads):
+    from .report.tables import write_table
+    write_table(a.name, dict(r.split("=", 1) for r in a.row), a.out_prefix, Scale.from_config(cfg))
+
+
+def _figure(cfg, a, threads):
+    from .report.figures import make_figure
+    make_figure(cfg, a.name, [tuple(i.split("=", 1)) for i in a.item], a.out_prefix, threads)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -15,39 +117,45 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="an ablation variant or sweep point merged over the config (repeatable, applied in order)")
 
 
+def _rounds(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--round", type=int, default=1, help="this round of the chain (1-based)")
+    p.add_argument("--rounds", type=int, default=1, help="the chain's number of rounds")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="adaseg", description=__doc__)
+    ap = argparse.ArgumentParser(prog="adaseg", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    p = sub.add_parser("synth", help="generate one proxy dataset in its real layout")
-    _common(p)
+    def command(name, run, help):
+        p = sub.add_parser(name, help=help)
+        _common(p)
+        p.set_defaults(run=run)
+        return p
+
+    p = command("synth", _synth, "generate one proxy dataset in its real layout")
     p.add_argument("--dataset", required=True, help="dataset name in the config (gta5, synthia, cityscapes)")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("cache", help="decode one dataset split once into the decoded-sample cache (HDF5)")
-    _common(p)
+    p = command("cache", _cache, "decode one dataset split once into the decoded-sample cache (HDF5)")
     p.add_argument("--dataset", required=True, help="dataset name in the config")
     p.add_argument("--split", default="train")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("warmup", help="source-only or AdaptSeg warm-up training")
-    _common(p)
-    p.add_argument("--kind", required=True, choices=["source_only", "adaptseg"])
+    p = command("warmup", _warmup, "source-only or AdaptSeg warm-up training")
+    p.add_argument("--kind", required=True, choices=WARMUP_KINDS)
     p.add_argument("--source", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("features", help="per-image class-mean features to HDF5")
-    _common(p)
+    p = command("features", _features, "per-image class-mean features to HDF5")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", default="train")
     p.add_argument("--mode", required=True, choices=["source", "target"])
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("select", help="choose target images to label")
-    _common(p)
-    p.add_argument("--strategy", required=True)
+    p = command("select", _select, "choose whole target images to label (image-level strategies)")
+    p.add_argument("--strategy", required=True, choices=strategies_run_by("image"))
     p.add_argument("--target", required=True)
     p.add_argument("--budget", type=float, required=True, help="percent of target pixels")
     p.add_argument("--source-features")
@@ -55,36 +163,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores-out", help="npz with every image's score (and the anchors, if any)")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("select-regions", help="RIPU RA/PA or ADA-MCU selection of regions/pixels, with label masks")
-    _common(p)
-    p.add_argument("--strategy", required=True, choices=["ripu_ra", "ripu_pa", "mcu"])
+    p = command("select-regions", _select_regions, "regions/pixels picked with the model in the loop, with label masks")
+    p.add_argument("--strategy", required=True, choices=strategies_run_by("model"))
     p.add_argument("--checkpoint", required=True, help="the model of the previous round (or the warm-up)")
     p.add_argument("--target", required=True)
-    p.add_argument("--budget", type=float, required=True, help="percent of each image's pixels per round (RA)")
+    p.add_argument("--budget", type=float, required=True, help="percent of each image's pixels in this round")
     p.add_argument("--previous-masks", help="masks of the previous round: never selected again")
-    p.add_argument("--round", type=int, default=1, help="with --rounds: RIPU PA takes this round's share of its pixels")
-    p.add_argument("--rounds", type=int, default=1)
+    _rounds(p)
     p.add_argument("--masks-out", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("superpixels", help="SLIC superpixels of a dataset split (cached for D2ADA)")
-    _common(p)
+    p = command("superpixels", _superpixels, "SLIC superpixels of a dataset split (for superpixel strategies)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", default="train")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("region-features", help="per-superpixel features, class, entropy and size (D2ADA)")
-    _common(p)
+    p = command("region-features", _region_features, "per-superpixel features, class, entropy and size")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--superpixels", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("select-d2ada", help="one D2ADA round: GMM densities, eq. 6/7 budgets, region picks")
-    _common(p)
-    p.add_argument("--strategy", default="d2ada", choices=["d2ada", "region_entropy"],
-                   help="region_entropy: the superpixel entropy baseline (no density part)")
-    p.add_argument("--source-regions", help="source region features (d2ada only)")
+    p = command("select-superpixels", _select_superpixels,
+                "one round of superpixel selection (D2ADA: GMM densities, eq. 6/7 budgets, region picks)")
+    p.add_argument("--strategy", required=True, choices=strategies_run_by("superpixel"))
+    p.add_argument("--source-regions", help="source region features (strategies with a density part)")
     p.add_argument("--target-regions", required=True)
     p.add_argument("--superpixels", required=True, help="the target superpixels")
     p.add_argument("--round", type=int, default=1)
@@ -95,23 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masks-out", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("target-anchors", help="k-means target anchors from a feature dump")
-    _common(p)
+    p = command("target-anchors", _target_anchors, "k-means target anchors from a feature dump")
     p.add_argument("--features", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("pseudo-labels", help="argmax pseudo-labels of the target training images")
-    _common(p)
+    p = command("pseudo-labels", _pseudo_labels, "argmax pseudo-labels of the target training images")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("finetune", help="fine-tuning with one objective (MADA stage 1/2, MADAv2, RIPU, ADA-MCU)")
-    _common(p)
-    p.add_argument("--stage", required=True, choices=["stage1", "stage2", "madav2", "ripu", "mcu"],
-                   help="the objective (src/adaseg/train/finetune.py OBJECTIVES)")
-    p.add_argument("--round", type=int, help="with --rounds: train round ROUND's share of one split schedule")
-    p.add_argument("--rounds", type=int)
+    p = command("finetune", _finetune, "fine-tuning with one objective (src/adaseg/registry/objectives.py)")
+    p.add_argument("--objective", required=True, choices=list(OBJECTIVES))
+    _rounds(p)
     p.add_argument("--init", required=True)
     p.add_argument("--selection", required=True)
     p.add_argument("--source", required=True)
@@ -120,24 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudo-labels")
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("evaluate", help="mIoU of a checkpoint on the target validation split")
-    _common(p)
+    p = command("evaluate", _evaluate, "mIoU of a checkpoint on the target validation split")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--target", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("table", help="a results table (CSV, Markdown, LaTeX) from evaluation files")
-    _common(p)
-    p.add_argument("--name", required=True)
+    p = command("table", _table, "a results table (CSV, Markdown, LaTeX, HTML) from evaluation files")
+    p.add_argument("--name", required=True, choices=list(TABLES))
     p.add_argument("--row", action="append", default=[], metavar="KEY=EVAL.json",
                    help="a reproduced row: its key and its evaluation file")
-    p.add_argument("--out-prefix", required=True, help="writes PREFIX.csv, PREFIX.md, PREFIX.tex")
+    p.add_argument("--out-prefix", required=True, help="writes PREFIX.csv, PREFIX.md, PREFIX.tex, PREFIX.html")
 
-    p = sub.add_parser("figure", help="one of the papers' figures (PNG, SVG and the plotted numbers as CSV)")
-    _common(p)
-    p.add_argument("--name", required=True, help="the figure (src/adaseg/report/figures.py FIGURES)")
+    p = command("figure", _figure, "one of the papers' figures (PNG, SVG and the plotted numbers as CSV)")
+    p.add_argument("--name", required=True, choices=list(FIGURES))
     p.add_argument("--item", action="append", default=[], metavar="KEY=PATH",
-                   help="an input of the figure, in order (keys: see FIGURES)")
+                   help="an input of the figure, in order (keys: src/adaseg/registry/figures.py)")
     p.add_argument("--out-prefix", required=True, help="writes PREFIX.png, PREFIX.svg, PREFIX.csv")
     return ap
 
@@ -146,74 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     cfg = apply_variant(load_config(args.config), args.variant)
-    threads = args.threads or cfg.get("threads")
-    if args.cmd == "synth":
-        from .data.synth import generate
-        d = cfg["datasets"][args.dataset]
-        if "proxy" not in cfg:
-            raise SystemExit("the config has no 'proxy' section to generate from")
-        info = generate(args.out, d["kind"], cfg["proxy"]["seed"], cfg["proxy"]["height"],
-                        cfg["proxy"]["width"], cfg["proxy"]["counts"])
-        logging.info("wrote %s: %s", args.out, info)
-    elif args.cmd == "cache":
-        from .data.cache import write_cache
-        from .data.datasets import SegmentationDataset, default_label_space
-        d = cfg["datasets"][args.dataset]
-        write_cache(SegmentationDataset(d["kind"], d["root"], args.split, default_label_space(d["kind"]),
-                                        d.get("resize")), args.out)
-    elif args.cmd == "warmup":
-        from .train.warmup import train_warmup
-        train_warmup(cfg, args.kind, args.source, args.target, args.out, threads)
-    elif args.cmd == "features":
-        from .features import dump_features
-        dump_features(cfg, args.checkpoint, args.dataset, args.split, args.mode, args.out, threads)
-    elif args.cmd == "select":
-        from .select.run import run_selection
-        sel = run_selection(cfg, args.strategy, args.target, args.budget, args.out,
-                            args.source_features, args.target_features, args.scores_out)
-        logging.info("%s: %d images, %d of %d budget pixels", args.strategy, len(sel["selected"]),
-                     sel["pixels_labelled"], sel["budget_pixels"])
-    elif args.cmd == "select-regions":
-        from .select.region_run import run_region_selection
-        sel = run_region_selection(cfg, args.strategy, args.checkpoint, args.target, args.budget, args.out,
-                                   args.masks_out, args.previous_masks, threads, (args.round, args.rounds))
-        logging.info("%s: %d new pixels of a %d pixel budget in %d images", args.strategy,
-                     sel["pixels_labelled"], sel["budget_pixels"], len(sel["selected"]))
-    elif args.cmd == "superpixels":
-        from .data.superpixels import compute_superpixels
-        compute_superpixels(cfg, args.dataset, args.split, args.out)
-    elif args.cmd == "region-features":
-        from .features import dump_region_features
-        dump_region_features(cfg, args.checkpoint, args.dataset, args.superpixels, args.out, threads)
-    elif args.cmd == "select-d2ada":
-        from .select.d2ada import run_d2ada
-        sel = run_d2ada(cfg, args.source_regions, args.target_regions, args.superpixels, args.round, args.budget,
-                        args.out, args.masks_out, args.gmm_out, args.previous_masks, args.strategy, args.source)
-        logging.info(f"{args.strategy} round %d: %d regions, %d of %d budget pixels (%d density)", args.round, sel["regions"],
-                     sel["pixels_labelled"], sel["budget_pixels"], sel["density_budget_pixels"])
-    elif args.cmd == "target-anchors":
-        from .select.run import fit_target_anchors
-        fit_target_anchors(cfg, args.features, args.out)
-    elif args.cmd == "pseudo-labels":
-        from .train.finetune import dump_pseudo_labels
-        dump_pseudo_labels(cfg, args.checkpoint, args.target, args.out, threads)
-    elif args.cmd == "finetune":
-        from .train.finetune import finetune
-        finetune(cfg, args.stage, args.init, args.selection, args.source, args.target, args.out, threads,
-                 args.target_anchors, args.pseudo_labels,
-                 (args.round, args.rounds) if args.rounds else None)
-    elif args.cmd == "evaluate":
-        from .evaluate import evaluate
-        res = evaluate(cfg, args.checkpoint, args.target, args.out, threads)
-        logging.info("mIoU %.2f", res["miou"])
-    elif args.cmd == "table":
-        from .report.tables import write_table
-        rows = dict(r.split("=", 1) for r in args.row)
-        write_table(args.name, rows, args.out_prefix, float(cfg["mada"]["budget"]),
-                    int(cfg.get("multi_round", {}).get("rounds", 5)))
-    elif args.cmd == "figure":
-        from .report.figures import make_figure
-        make_figure(cfg, args.name, [tuple(i.split("=", 1)) for i in args.item], args.out_prefix, threads)
+    args.run(cfg, args, args.threads or cfg.get("threads"))
     return 0
 
 

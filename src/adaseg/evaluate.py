@@ -11,7 +11,7 @@ from .data.loader import to_tensor
 from .features import iterate_images
 from .io import write_json
 from .models import upsample
-from .train.common import inference_model
+from .models.checkpoint import inference_model
 
 
 def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from .data.labels import IGNORE
 from .data.loader import to_tensor
 from .io import atomic_path, plane, read_ids, write_ids
 from .models import upsample
-from .train.common import inference_model, load_discriminator
+from .models.checkpoint import inference_model, load_discriminator
 
 
 def downsample_labels(labels: torch.Tensor, size) -> torch.Tensor:

@@ -147,3 +147,10 @@ class ProcessLocalH5:
         if self._pid != os.getpid():
             self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
         return self._h5
+
+    def close(self) -> None:
+        """Close the handle if this process opened it (a forked worker's inherited copy belongs to
+        its parent); a later call opens the file again."""
+        if self._h5 is not None and self._pid == os.getpid():
+            self._h5.close()
+        self._h5, self._pid = None, None

@@ -145,7 +145,9 @@ def to_device(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[to
 class H5Rows:
     """Row reader of an HDF5 dataset by image id that opens the file lazily in each process
     (adaseg.io.ProcessLocalH5: DataLoader workers open their own). Files of images of several sizes
-    store planes padded to the largest and each image's (H, W) in `sizes`: rows come back cut to it."""
+    store planes padded to the largest and each image's (H, W) in `sizes`: rows come back cut to it.
+    `close()` (or leaving a `with` block) closes the handle this process opened; a later read
+    opens the file again."""
 
     def __init__(self, path: str, name: str, ids: list[str]):
         from ..io import ProcessLocalH5, read_ids
@@ -163,3 +165,12 @@ class H5Rows:
         from ..io import plane
 
         return plane(self._file()[self.name], self.row[image_id])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "H5Rows":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..data.labels import CITYSCAPES_CLASSES, IGNORE, SYNTHIA16_CLASSES
 from ..io import atomic_path, read_json, write_text
+from ..registry import figure as registered_figure
 
 # Cityscapes colour of each of the 19 training ids (the benchmark's published colour map)
 CITYSCAPES_PALETTE = np.array([
@@ -234,38 +235,6 @@ def labelled_class_fractions(label_of, ids, mask_sources: dict, num_classes: int
     return {name: c / c.sum() if c.sum() else c.astype(np.float64) for name, c in counts.items()}
 
 
-# --- the papers' figures: what each plots, built from the files a rule passes in ---------------------
-# kind: curve | tsne | regions | qualitative | class_frequency. Items (rules/figures.smk) are
-# KEY=PATH pairs: curve 'series|x' -> evaluation file; tsne 'features' -> target feature dump,
-# 'selection:<label>' / 'scores:<label>' -> selection list and its scores.npz; regions and
-# class_frequency 'masks:<label>' -> label masks (or 'selection:<label>' -> image-level list);
-# qualitative 'model:<label>' -> checkpoint.
-FIGURES = {
-    "mada_fig4": dict(kind="curve", xlabel="number of anchors", logx=True,
-                      title="MADA Fig. 4: mIoU of MADA (stage 1 + 2) vs number of source anchors K (selection) and "
-                            "target anchors V (alignment loss), the other at mada.*_anchors"),
-    "madav2_fig6": dict(kind="curve", xlabel="number of anchors", logx=True,
-                        title="MADAv2 Fig. 6: mIoU of MADAv2 vs number of source anchors and target anchors "
-                              "(A^w in selection and V in the alignment loss), the other at mada.*_anchors"),
-    "d2ada_fig3": dict(kind="curve", xlabel="% of target pixels annotated", published="d2ada_fig3",
-                       title="D2ADA Fig. 3: mIoU vs % of target pixels after each round (GTA5 -> Cityscapes)"),
-    "d2ada_fig3_synthia": dict(kind="curve", xlabel="% of target pixels annotated", published="d2ada_fig3_synthia",
-                               title="D2ADA Fig. 3: mIoU (16 classes) vs % of target pixels after each round "
-                                     "(SYNTHIA -> Cityscapes)"),
-    "budget_curves": dict(kind="curve", xlabel="% of target pixels (whole images)", logx=True, published="budget_curves",
-                          title="mIoU vs budget per image-level strategy, source + active CE (MADA / MADAv2 Table 5 "
-                                "as a plot; 100% = fully supervised)"),
-    "madav2_fig4": dict(kind="tsne", title="MADAv2 Fig. 4: t-SNE of the target images' class-mean features (warm-up "
-                                           "model) with the anchors and the selected images"),
-    "ripu_fig4": dict(kind="regions", title="RIPU Fig. 4: regions queried on target images after the last round (RA 2.2%)"),
-    "ripu_fig5": dict(kind="class_frequency",
-                      title="RIPU Fig. 5: class frequency of the selected target pixels vs all target training pixels"),
-    "mada_fig3": dict(kind="qualitative", title="MADA Fig. 3: predictions on target val images"),
-    "madav2_fig5": dict(kind="qualitative", title="MADAv2 Fig. 5: predictions on target val images"),
-    "ripu_fig3": dict(kind="qualitative", title="RIPU Fig. 3: predictions on target val images"),
-    "d2ada_fig4": dict(kind="qualitative", title="D2ADA Fig. 4: predictions on target val images"),
-}
-
 
 def _split_items(items: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
     return [(k.split(":", 1)[1], v) for k, v in items if k.startswith(prefix + ":")]
@@ -301,19 +270,18 @@ def _mask_source(path: str, stack):
 
 def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str | Path,
                 threads: int | None = None) -> None:
-    """Draw figure `name` (FIGURES) from the rule's KEY=PATH items into PREFIX.png/.svg/.csv."""
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure '{name}' (known: {', '.join(FIGURES)})")
-    spec = FIGURES[name]
-    kind, title = spec["kind"], spec["title"]
+    """Draw figure `name` (src/adaseg/registry/figures.py) from the rule's KEY=PATH items into
+    PREFIX.png/.svg/.csv."""
+    spec = registered_figure(name)
+    kind, title = spec.kind, spec.title
     fcfg = cfg.get("figures") or {}
     if kind == "curve":
         points = []
         for key, path in items:
             series, _, x = key.rpartition("|")
             points.append((series, float(x), path))
-        plot_curves(curve_points(points), prefix, title, spec["xlabel"],
-                    published=_published_curves(spec.get("published")), logx=spec.get("logx", False))
+        plot_curves(curve_points(points), prefix, title, spec.xlabel, published=_published_curves(spec.published),
+                    logx=spec.logx)
     elif kind == "tsne":
         from ..io import read_features
         from ..select.selection_list import read_selection

@@ -57,3 +57,16 @@ def prototype_distance(target_vectors: np.ndarray, source_vectors: np.ndarray) -
     accumulated in float64 without a float64 copy of the source rows."""
     eta = np.asarray(source_vectors).mean(0, keepdims=True, dtype=np.float64)
     return mean_squared_distance(target_vectors, eta)[:, 0]
+
+
+# registry entries (src/adaseg/registry/strategies.py): f(inputs: select.run.ScoringInputs) -> (scores, extra)
+def madav2_strategy(inputs):
+    tv = inputs.target("features")
+    source_anchors = fit_anchors(inputs.source("features"), inputs.source_anchors, inputs.seed, copy=False)
+    target_anchors = fit_anchors(tv, inputs.target_anchors, inputs.seed)
+    return dual_domain_distance(tv, source_anchors, target_anchors), {
+        "source_anchors": source_anchors, "target_anchors": target_anchors}
+
+
+def prototype_strategy(inputs):
+    return prototype_distance(inputs.target("features"), inputs.source("features")), {}

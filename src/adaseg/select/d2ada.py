@@ -8,6 +8,7 @@ of the source and target region features give pi = log p_T(z|c) - log p_S(z|c) (
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import h5py
@@ -15,6 +16,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from ..io import atomic_path, create_planes, plane, read_ids, read_masks, save_npz, write_ids, write_plane
+from ..registry import strategy as registered_strategy
 from .selection_list import budget_pixels, write_selection
 
 
@@ -104,29 +106,40 @@ def _read_regions(path: str | Path) -> dict:
     return out
 
 
-def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superpixels: str, round_k: int,
+def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str, round_k: int,
               budget_percent: float, out: str | Path, masks_out: str | Path, gmm_out: str | Path,
-              previous_masks: str | None = None, strategy: str = "d2ada", source: str | None = None) -> dict:
-    """One D2ADA round: GMM densities (fitted in-process and saved), pi scores, the eq. 6/7 budgets,
-    region picks, and the cumulative label masks of every target training image.
-    strategy='region_entropy' is the superpixel entropy baseline: no density budget, no GMMs.
+              source_regions: str | None = None, previous_masks: str | None = None, source: str | None = None) -> dict:
+    """One D2ADA round (registry runner "superpixel"): GMM densities (fitted in-process and saved), pi
+    scores, the eq. 6/7 budgets, region picks, and the cumulative label masks of every target
+    training image. A strategy without options["density"] (region_entropy, the superpixel entropy
+    baseline) has no density budget and no GMMs.
     Eq. 7's alpha is d2ada.alpha_by_source[source] when given (the paper: 0.5 for SYNTHIA), else d2ada.alpha."""
-    if strategy not in ("d2ada", "region_entropy"):
-        raise ValueError(f"unknown superpixel strategy '{strategy}' (d2ada or region_entropy)")
+    s = registered_strategy(strategy)
+    if s.runner != "superpixel":
+        raise ValueError(f"'{strategy}' is not a superpixel strategy (it is run by the {s.runner} runner)")
+    density = bool(s.options.get("density"))
+    with ExitStack() as stack:
+        return _d2ada_round(cfg, stack, s.name, density, target_regions, superpixels, round_k, budget_percent, out,
+                            masks_out, gmm_out, source_regions, previous_masks, source)
+
+
+def _d2ada_round(cfg, stack, strategy, density, target_regions, superpixels, round_k, budget_percent, out,
+                 masks_out, gmm_out, source_regions, previous_masks, source) -> dict:
     dcfg, seed = cfg["d2ada"], int(cfg["seed"])
-    if strategy == "d2ada" and not source_regions:
-        raise ValueError("d2ada needs --source-regions (the source densities p_S)")
-    src = _read_regions(source_regions) if strategy == "d2ada" else None
+    if density and not source_regions:
+        raise ValueError(f"{strategy} needs --source-regions (the source densities p_S)")
+    src = _read_regions(source_regions) if density else None
     tgt = _read_regions(target_regions)
     ncls = tgt["num_classes"]
-    sp = h5py.File(superpixels, "r")
+    sp = stack.enter_context(h5py.File(superpixels, "r"))
     segments = sp["segments"]
     if read_ids(sp) != tgt["ids"]:
         raise ValueError(f"'{superpixels}' and '{target_regions}' list different images")
     n_img = segments.shape[0]
-    prev_set, prev_h5 = None, None
+    prev_set = None
     if previous_masks:
         prev_ids, prev_set, prev_h5 = read_masks(previous_masks)
+        stack.enter_context(prev_h5)
         if prev_ids != tgt["ids"]:
             raise ValueError(f"'{previous_masks}' does not list the target training images in order")
 
@@ -148,7 +161,7 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
             done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
             labelled[rows] = done[tgt["segment"][rows]]
     gmms_s, gmms_t, params = {}, {}, {}
-    for c in range(ncls if strategy == "d2ada" else 0):
+    for c in range(ncls if density else 0):
         s_rows = (src["cls"] == c) & (src["valid"] > 0)
         t_rows = (tgt["cls"] == c) & (tgt["valid"] > 0) & ~labelled
         gmms_s[c] = fit_class_gmm(src["feature"][s_rows], seed)
@@ -162,7 +175,7 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
     pool = int(sum(h * w for h, w in sp["sizes"][:])) if "sizes" in sp else n_img * int(np.prod(segments.shape[1:]))
     budget = budget_pixels(budget_percent / 100.0, pool)
     alpha = float((dcfg.get("alpha_by_source") or {}).get(source, dcfg["alpha"]))
-    budget_d = density_budget(round_k, budget, alpha, float(dcfg["beta"])) if strategy == "d2ada" else 0
+    budget_d = density_budget(round_k, budget, alpha, float(dcfg["beta"])) if density else 0
     chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d,
                             bool(dcfg["category_balance"]))
     save_npz(gmm_out, pi=pi, **params)
@@ -184,9 +197,6 @@ def run_d2ada(cfg: dict, source_regions: str | None, target_regions: str, superp
             if mask.any():
                 entries.append({"id": tgt["ids"][i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),
                                 "picks": len(per_image.get(i, [])), "score": 0.0})
-    sp.close()
-    if prev_h5 is not None:
-        prev_h5.close()
     sel = dict(strategy=strategy, unit="region", seed=seed, round=round_k, budget_fraction=budget_percent / 100.0,
                pool_images=n_img, pool_pixels=pool, budget_pixels=budget, density_budget_pixels=budget_d,
                pixels_labelled=new_px, pixels_labelled_total=int(sum(e["pixels"] for e in entries)),

@@ -95,3 +95,35 @@ def clue(embeddings: np.ndarray, uncertainty: np.ndarray, n: int, seed: int) -> 
                 order.append(int(i))
                 break
     return order
+
+
+# registry entries (src/adaseg/registry/strategies.py, order_based): f(inputs: select.run.ScoringInputs)
+# -> (pick-order scores n, n-1, ..., 1 and 0 for the rest, extra)
+def order_scores(n_pool: int, order: list[int]) -> np.ndarray:
+    scores = np.zeros(n_pool)
+    scores[order] = np.arange(len(order), 0, -1)
+    return scores
+
+
+def coreset_strategy(inputs):
+    pool, labelled = inputs.target("pooled"), inputs.source("pooled")
+    block, seed, n = inputs.block_size, inputs.seed, len(inputs.ids)
+    if block is not None and len(labelled) > block:  # linear variant: a seeded source subsample
+        labelled = labelled[np.sort(np.random.default_rng([seed, 29]).choice(len(labelled), block, replace=False))]
+    order = blockwise_order(n, inputs.n_needed, block, seed,
+                            lambda idx, k: idx[kcenter_greedy(pool[idx], k, labelled=labelled)])
+    return order_scores(n, order), {}
+
+
+def badge_strategy(inputs):
+    g, seed = inputs.target("grad_embedding"), inputs.seed
+    order = blockwise_order(len(inputs.ids), inputs.n_needed, inputs.block_size, seed,
+                            lambda idx, k: idx[badge_kmeanspp(g[idx], k, seed)])
+    return order_scores(len(inputs.ids), order), {}
+
+
+def clue_strategy(inputs):
+    x, u, seed = inputs.target("pooled"), inputs.target("entropy"), inputs.seed
+    order = blockwise_order(len(inputs.ids), inputs.n_needed, inputs.block_size, seed,
+                            lambda idx, k: idx[clue(x[idx], u[idx], k, seed)])
+    return order_scores(len(inputs.ids), order), {}

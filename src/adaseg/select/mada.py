@@ -13,3 +13,11 @@ def mada_scores(source_vectors: np.ndarray, target_vectors: np.ndarray, k: int, 
     centre the source vectors in place (see fit_anchors), for a caller that drops them."""
     anchors = fit_anchors(source_vectors, k, seed, copy=copy_source)
     return distance_to_anchors(target_vectors, anchors), anchors
+
+
+def mada_strategy(inputs):
+    """Registry entry (src/adaseg/registry/strategies.py): MADA's scores and its source anchors. The
+    source rows are read for k-means alone: it may centre them in place (no copy)."""
+    scores, anchors = mada_scores(inputs.source("features"), inputs.target("features"), inputs.source_anchors,
+                                  inputs.seed, copy_source=False)
+    return scores, {"source_anchors": anchors}

@@ -49,3 +49,13 @@ def adaptive_sampling(score: np.ndarray, budget: int, rng: np.random.Generator, 
     if take > 0:
         chosen[rng.choice(medium, size=take, replace=False)] = True
     return chosen.reshape(score.shape)
+
+
+def mcu_picks(prob, prob_aux, budget: int, labelled: np.ndarray, *, cfg: dict, options: dict, rng=None):
+    """Registry entry (src/adaseg/registry/strategies.py, runner "model"): one image's ADA-MCU pixels,
+    (new mask, picked pixels, eq. 1 score map) by adaptive sampling (Algorithm 1)."""
+    m = cfg["mcu"]
+    score = mcu_uncertainty(prob, prob_aux, float(m["gamma"]))
+    new = adaptive_sampling(score, budget, rng, float(m["low_quantile"]), float(m["decay"]), labelled,
+                            bool(m["adaptive_sampling"]))
+    return new, [tuple(p) for p in np.argwhere(new)], score

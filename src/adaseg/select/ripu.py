@@ -81,3 +81,12 @@ def greedy_picks(score: np.ndarray, k: int, mode: str, budget: int,
         if used >= budget:
             break
     return new, picks
+
+
+def ripu_picks(prob: np.ndarray, prob_aux, budget: int, labelled: np.ndarray, *, cfg: dict, options: dict, rng=None):
+    """Registry entry (src/adaseg/registry/strategies.py, runner "model"): one image's RIPU picks,
+    (new mask, picked centres, eq. 6 score map); options["mode"] is RA (squares) or PA (pixels)."""
+    mode, k = options["mode"], int(cfg["ripu"][options["k"]])
+    score = ripu_acquisition(prob, k, mode, cfg["ripu"]["criterion"])
+    new, picks = greedy_picks(score, k, mode, budget, labelled)
+    return new, picks, score

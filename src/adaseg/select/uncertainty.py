@@ -20,3 +20,16 @@ def confidence_scores(mean_max_prob: np.ndarray) -> np.ndarray:
 def margin_scores(mean_margin: np.ndarray) -> np.ndarray:
     """Smallest margin first: 1 - mean over pixels of (p_top1 - p_top2)."""
     return 1.0 - np.asarray(mean_margin, dtype=np.float64)
+
+
+# registry entries (src/adaseg/registry/strategies.py): f(inputs: select.run.ScoringInputs) -> (scores, extra)
+def entropy_strategy(inputs):
+    return entropy_scores(inputs.target("entropy")), {}
+
+
+def confidence_strategy(inputs):
+    return confidence_scores(inputs.target("confidence")), {}
+
+
+def margin_strategy(inputs):
+    return margin_scores(inputs.target("margin")), {}

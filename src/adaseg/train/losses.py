@@ -1,8 +1,8 @@
 """Second-stage losses and augmentations of MADAv2 (Ning et al., TPAMI) and RIPU (Xie et al., CVPR'22),
-as small functions on tensors; train/objectives.py puts them together.
+as small functions on tensors; train/madav2.py and train/ripu.py put them together.
 
-MADA's soft alignment loss (MADAv2 eq. 14 is the same formula) and its EMA anchors stay in
-train/finetune.py; ADA-MCU's contrastive units are in train/mcu_contrast.py.
+MADA's soft alignment loss (MADAv2 eq. 14 is the same formula) and its EMA anchors are in
+train/mada.py; ADA-MCU's contrastive units are in train/mcu_contrast.py.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def pair_weights(W: torch.Tensor, anchor_labels: torch.Tensor, key_labels: torch
     return 1.0 + W[anchor_labels.long().view(-1, 1), key_labels.long().view(1, -1)]  # eq. (10) w^(u,v)
 
 
-def _infonce_terms(anchor_feats, anchor_labels, key_feats, key_labels, temperature,
+def _infonce_terms(anchor_feats, anchor_labels, key_feats, key_labels, temperature, *,
                    weights=None, exclude_self=False):
     """Eqs. 9-10; returns (mean loss over qualifying anchors, number of qualifying anchors)."""
     a = F.normalize(anchor_feats, dim=1)
@@ -78,7 +78,7 @@ def _infonce_terms(anchor_feats, anchor_labels, key_feats, key_labels, temperatu
 
 
 def p2p_infonce(anchor_feats: torch.Tensor, anchor_labels: torch.Tensor, key_feats: torch.Tensor,
-                key_labels: torch.Tensor, temperature: float, weights: torch.Tensor | None = None,
+                key_labels: torch.Tensor, temperature: float, *, weights: torch.Tensor | None = None,
                 exclude_self: bool = False) -> torch.Tensor:
     """Pixel-to-pixel InfoNCE (eqs. 9-10). anchor_feats (N, D), key_feats (M, D), both L2-normalised
     here; labels (N,), (M,). Each key of the anchor's class is a positive, every other key a
@@ -89,7 +89,7 @@ def p2p_infonce(anchor_feats: torch.Tensor, anchor_labels: torch.Tensor, key_fea
     keys are the same tensor: the anchor itself (diagonal) is then not a positive. Anchors that are
     merely also sampled among the keys are not detected (a trivial positive, as in Wang et al.)."""
     return _infonce_terms(anchor_feats, anchor_labels, key_feats, key_labels, temperature,
-                          weights, exclude_self)[0]
+                          weights=weights, exclude_self=exclude_self)[0]
 
 
 def class_centers(feats: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
@@ -105,26 +105,26 @@ def class_centers(feats: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
     return sums / counts.clamp(min=1.0).view(-1, 1), counts > 0  # Sec. III.B.1 category centres
 
 
-def _c2c_terms(centers_a, present_a, centers_b, present_b, temperature, W=None):
+def _c2c_terms(centers_a, present_a, centers_b, present_b, temperature, *, W=None):
     la = torch.nonzero(present_a).view(-1)
     lb = torch.nonzero(present_b).view(-1)
     w = pair_weights(W, la, lb) if W is not None else None
     # eq. (11): eq. 10 with class centres as anchors (from a) and keys (from b)
-    return _infonce_terms(centers_a[la], la, centers_b[lb], lb, temperature, w)
+    return _infonce_terms(centers_a[la], la, centers_b[lb], lb, temperature, weights=w)
 
 
 def c2c_infonce(centers_a: torch.Tensor, present_a: torch.Tensor, centers_b: torch.Tensor,
-                present_b: torch.Tensor, temperature: float, W: torch.Tensor | None = None) -> torch.Tensor:
+                present_b: torch.Tensor, temperature: float, *, W: torch.Tensor | None = None) -> torch.Tensor:
     """Centre-to-centre InfoNCE (eq. 11): the present centres of a are anchors, the present centres
     of b are keys; the positive is b's centre of the same class, the negatives b's other present
     centres (weighted by 1 + W[u, v] when W is given). When a and b are the same image (intra
     level) the positive is the anchor itself (constant numerator) and the loss only pushes the
     other centres away. Classes absent from b (or alone in b) give no term."""
-    return _c2c_terms(centers_a, present_a, centers_b, present_b, temperature, W)[0]
+    return _c2c_terms(centers_a, present_a, centers_b, present_b, temperature, W=W)[0]
 
 
 def sample_pixels(feats: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, max_per_image: int,
-                  generator: torch.Generator | None = None, ignore: int = 255):
+                  generator: torch.Generator | None = None, *, ignore: int = 255):
     """Seeded random subsample of at most max_per_image valid pixels (mask True and label != ignore)
     per image. feats (B, D, H, W), labels (B, H, W), mask (B, H, W) bool. Returns a list, one per
     image, of (feats (n, D), labels (n,)); feats keep their autograd graph. `generator` is a CPU
@@ -143,7 +143,7 @@ def sample_pixels(feats: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
     return out
 
 
-def multi_level_contrastive_loss(src: dict, tgt: dict, temperature: float, W: torch.Tensor | None = None,
+def multi_level_contrastive_loss(src: dict, tgt: dict, temperature: float, *, W: torch.Tensor | None = None,
                                  levels=LEVELS, p2p: bool = True, c2c: bool = True):
     """Sum of the p2p and c2c losses over the enabled levels (L_con of Sec. III.D.3).
 
@@ -169,10 +169,10 @@ def multi_level_contrastive_loss(src: dict, tgt: dict, temperature: float, W: to
     weights_fn = (lambda la, lk: pair_weights(W, la, lk)) if W is not None else (lambda la, lk: None)
 
     def p2p_term(a, k):
-        return _infonce_terms(a[0], a[1], k[0], k[1], temperature, weights_fn(a[1], k[1]))
+        return _infonce_terms(a[0], a[1], k[0], k[1], temperature, weights=weights_fn(a[1], k[1]))
 
     def c2c_term(a, b):
-        return _c2c_terms(a[0], a[1], b[0], b[1], temperature, W)
+        return _c2c_terms(a[0], a[1], b[0], b[1], temperature, W=W)
 
     pairs = {"intra": [], "cross": [], "domain": []}   # (domain a, index i, domain b, index j)
     for d in (src, tgt):

@@ -12,9 +12,11 @@ import torch.nn.functional as F
 
 from ..data.datasets import default_label_space, open_dataset
 from ..data.labels import IGNORE, num_classes
+from ..data.loader import BatchStream
 from ..models import OutputSpaceDiscriminator, upsample
-from .common import (BatchStream, Checkpointer, checkpoint_meta, descend, finish_distributed, make_sgd, new_model,
-                     seg_ce, set_poly, train_loop, training_runtime)
+from ..models.checkpoint import new_model
+from ..runtime import training_runtime
+from .common import Checkpointer, checkpoint_meta, descend, finish_distributed, make_sgd, seg_ce, set_poly, train_loop
 
 SOURCE_LABEL, TARGET_LABEL = 0.0, 1.0
 
@@ -88,7 +90,7 @@ def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threa
         raise ValueError(f"unknown warm-up '{kind}' (source_only or adaptseg)")
 
     ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank)
-    train_loop(step, iters, ckpt, state, f"warm-up {kind} ({source})", streams, rt)
+    train_loop(step, iters, ckpt=ckpt, state=state, desc=f"warm-up {kind} ({source})", streams=streams, rt=rt)
     extra = {}
     if kind == "adaptseg":
         extra = dict(disc_width=acfg["disc_width"], disc_kernel=acfg["disc_kernel"])

@@ -1,0 +1,71 @@
+# Tables built from evaluation files only (src/adaseg/registry/tables.py declares each table's rows);
+# published numbers sit in columns labelled published. The HTML report of the tables and figures
+# named in config `report` is built beside them.
+import sys
+
+from adaseg.registry.tables import MAIN_TABLE
+
+TABLE_FILES = ["csv", "md", "tex", "html", "metrics.json", "miou.csv"]
+
+
+rule table:
+    input:
+        unpack(table_inputs),
+        target_data=dataset_input(TARGET),
+    output:
+        csv=f"{R}/tables/{{table}}.csv",
+        md=f"{R}/tables/{{table}}.md",
+        tex=f"{R}/tables/{{table}}.tex",
+        html=report(f"{R}/tables/{{table}}.html", caption="captions/table.rst", category="Tables",
+                    labels={"table": "{table}"}),
+        metrics=f"{R}/tables/{{table}}.metrics.json",
+        plot=f"{R}/tables/{{table}}.miou.csv",
+    wildcard_constraints:
+        table="|".join(TABLES),
+    params:
+        config=CONFIG_JSON,
+        prefix=lambda wc, output: output.csv[: -len(".csv")],
+        rows=lambda wc: " ".join(f"--row {shlex.quote(f'{k}={v}')}" for k, v in table_inputs(wc).items()),
+        title=lambda wc: table_title(wc.table),
+    log:
+        f"{LOGS}/tables/{{table}}.log",
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "adaseg table --config {params.config:q} --name {wildcards.table:q} {params.rows} "
+        "--out-prefix {params.prefix:q} 2> {log:q}"
+
+
+# one target per table: `snakemake --cores all <name>`
+for _name in TABLES:
+
+    rule:
+        name:
+            _name
+        input:
+            expand(f"{R}/tables/{_name}.{{ext}}", ext=TABLE_FILES),
+
+
+# The HTML report (snakemake --report) of the tables and figures named in config `report`.
+REPORT_INPUTS = [f"{R}/tables/{t}.html" for t in config["report"]["tables"]] + [
+    f"{R}/figures/{f}.png" for f in config["report"]["figures"]
+]
+
+
+rule report:
+    input:
+        REPORT_INPUTS,
+    output:
+        f"{R}/report.html",
+    params:
+        python=sys.executable,
+        snakefile=workflow.main_snakefile,
+        config=CONFIG_JSON,
+        targets=" ".join(shlex.quote(p) for p in REPORT_INPUTS),
+    log:
+        f"{LOGS}/report.log",
+    conda:
+        "../envs/adaseg.yaml"
+    shell:
+        "{params.python:q} -m snakemake --snakefile {params.snakefile:q} --configfile {params.config:q} --nolock "
+        "--report {output:q} {params.targets} 2> {log:q}"

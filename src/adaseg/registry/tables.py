@@ -1,0 +1,340 @@
+"""Result tables: title, source dataset, rows (key, label, run, published key) and the protocol note.
+
+A row's `run` is a model under results/<source>/ (a run path, src/adaseg/registry/runs.py, or a
+warm-up); the table reads its evaluation file eval/<run>.json. A row without a run is published
+only (the pipeline does not compute it at this scale). Labels, titles, notes and runs may hold
+'{budget}' (mada.budget) and '{rounds}' (multi_round.rounds). Published values are looked up by
+the row's published key in the table's dictionary of src/adaseg/report/published.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from ..ablations import sweep_variant
+from ..report.published import D2ADA_ALPHA, RIPU_SWEEPS
+from .runs import SOURCE_ONLY, WARMUP, Scale, chain, run_path
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    run: str | None
+    published: str | None = None
+
+
+RowSpec = Union[tuple, Callable[[Scale], list]]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    note: str
+    rows: RowSpec                   # Rows (placeholders filled per config) or f(scale) -> Rows
+    source: str = "gta5"            # the source dataset whose runs it reads
+    published: str = "PUBLISHED_GTA"
+
+    def rows_at(self, scale: Scale) -> list[Row]:
+        rows = self.rows(scale) if callable(self.rows) else self.rows
+        return [Row(r.key, scale.fill(r.label), scale.fill(r.run) if r.run else None, r.published) for r in rows]
+
+    def runs_at(self, scale: Scale) -> dict[str, str]:
+        """row key -> run, for the rows the pipeline computes."""
+        return {r.key: r.run for r in self.rows_at(scale) if r.run}
+
+    def title_at(self, scale: Scale) -> str:
+        return scale.fill(self.title)
+
+    def note_at(self, scale: Scale) -> str:
+        return scale.fill(self.note)
+
+
+def once(strategy: str, objective: str = "stage1", budget: str = "{budget}") -> str:
+    """A single-round run (round 1 of 1)."""
+    return run_path(strategy, budget, objective)
+
+
+FULL = run_path("full", "100")
+AADA = once("aada")
+_T1_NOTE = (
+    "Budget: counted in labelled target pixels ({budget}% of the target training pixels): whole images for "
+    "random/MADA/MADAv2, squares for RIPU RA, superpixels for D2ADA, pixels for ADA-MCU; RIPU PA takes "
+    "ripu.pa_pixels_per_image pixels per image. Multi-round methods split the budget and one training "
+    "schedule into multi_round.rounds rounds. Evaluation: target val split, "
+    "confusion-matrix mIoU over the classes of the label space. Model selection: none; the "
+    "final checkpoint of every run is evaluated (the official MADA code picks its best checkpoint on "
+    "Cityscapes val). Published values are from the papers with ResNet-101 backbones on the real datasets; "
+    "they are not comparable to proxy numbers.")
+_ABLATION_NOTE = (
+    "Every row is the final checkpoint of one run of this pipeline with the paper's component switched "
+    "on or off by a config variant (src/adaseg/ablations.py); the budget is counted in labelled target "
+    "pixels; evaluation on the target val split. Model selection: none (final checkpoints). The published column is the "
+    "paper's GTA5 -> Cityscapes mIoU (ResNet-101, real data), not comparable to proxy numbers.")
+_SELECTION_NOTE = (
+    "Every strategy scores the target training images with the same AdaptSeg warm-up model and is "
+    "fine-tuned from it with source + active CE only (stage 1, no unlabelled target data). Budget: whole "
+    "images up to the given percentage of the target training pixels. Evaluation: target val split, "
+    "confusion-matrix mIoU. Model selection: none (final checkpoints). Published values: ResNet-101 on the "
+    "real datasets; not comparable to proxy numbers.")
+_MAIN_NOTE = _T1_NOTE + (" Only the rows this pipeline computes are listed; the paper's UDA and other "
+                         "published-only rows are in the paper.")
+_MCU_BUDGET_NOTE = (
+    _ABLATION_NOTE.replace("with the paper's component switched on or off by a config variant "
+                           "(src/adaseg/ablations.py)", "at the row's budget")
+    + " Published: DeepLab-v2 with a CycleGAN-translated source, pixels picked online; here the source "
+    "is used as is and pixels are picked at the start of each round.")
+
+# the rows of the main comparison (table1_gta, table1_synthia); the papers' main tables take subsets
+MAIN = {r.key: r for r in [
+    Row("source_only", "Source only", SOURCE_ONLY),
+    Row("adaptseg", "AdaptSeg warm-up", WARMUP, "adaptseg"),
+    Row("random", "Random {budget}% (stage 1)", once("random"), "random"),
+    Row("mada_stage1", "MADA {budget}% stage 1", once("mada"), "mada_stage1"),
+    Row("mada_full", "MADA {budget}% (stage 1 + 2)", once("mada", "stage2"), "mada_full"),
+    Row("madav2", "MADAv2 {budget}% (stage 1 + semi-supervised step 3)", once("madav2", "madav2"), "madav2"),
+    Row("ripu_ra_2p2", "RIPU RA 2.2% ({rounds} rounds)", chain("ripu_ra", "ripu", "2.2"), "ripu_ra_2.2"),
+    Row("ripu_ra", "RIPU RA {budget}% ({rounds} rounds)", chain("ripu_ra", "ripu"), "ripu_ra_5"),
+    Row("ripu_pa", "RIPU PA (pixels per image, {rounds} rounds)", chain("ripu_pa", "ripu"), "ripu_pa"),
+    Row("d2ada", "D2ADA {budget}% ({rounds} rounds)", chain("d2ada", "stage1"), "d2ada"),
+    Row("mcu", "ADA-MCU {budget}% (pixels, multi-level contrastive units)", chain("mcu", "mcu"), "mcu"),
+    Row("fully_supervised", "Fully supervised (source + all target labels)", FULL, "fully_supervised"),
+]}
+
+
+def _main(key: str, label: str | None = None, published: str | None = None) -> Row:
+    """A row of the main comparison under another label / published key."""
+    r = MAIN[key]
+    return Row(key, label or r.label, r.run, published or r.published)
+
+
+def _rounds_shown(scale: Scale) -> list[int]:
+    """Rounds 1, middle and last (D2ADA Table 2 and supp. Table 5: 1, 3, 5 of 5)."""
+    return sorted({1, (scale.rounds + 1) // 2, scale.rounds})
+
+
+def _per_round(rows: list[tuple[str, str, str, str]]):
+    """Rows '<row>_r<r>' for rounds 1..5 (published) and the rounds computed at this scale."""
+    def make(scale: Scale) -> list[Row]:
+        shown = _rounds_shown(scale)
+        return [Row(f"{row}_r{r}", f"{name}, round {r}", f"{chain_path}/round{r}of{{rounds}}" if r in shown else None,
+                    f"{prefix}_{r}")
+                for row, name, chain_path, prefix in rows for r in sorted(set(range(1, 6)) | set(shown))]
+    return make
+
+
+def _budget_sweep(strategy: str, prefix: str):
+    """Rows 'b<budget>' at figures.budgets, then the fully supervised run as 'b100'."""
+    def make(scale: Scale) -> list[Row]:
+        return [Row(f"b{b}", f"{b}% of the target images", once(strategy, budget=b), f"{prefix}_{float(b):g}")
+                for b in scale.budgets] + [Row("b100", "100% (all target labels, fully supervised)", FULL,
+                                               f"{prefix}_100")]
+    return make
+
+
+def _sweep(sweep: str, symbol: str, values, run: Callable[[str], str]) -> tuple:
+    """One row per value of a one-parameter sweep (variant <sweep>_<value>, src/adaseg/ablations.py)."""
+    return tuple(Row(sweep_variant(sweep, v), f"{symbol} = {v:g}", run(sweep_variant(sweep, v)), f"{sweep}_{v:g}")
+                 for v in values)
+
+
+def _chain_dir(strategy: str, objective: str, budget: str = "{budget}") -> str:
+    return f"finetune/{strategy}/{budget}/{objective}"
+
+
+_TABLES = [
+    Table("table1_gta",
+          "GTA5 -> Cityscapes (proxy benchmark unless configured otherwise): per-class IoU and mIoU (%)",
+          _T1_NOTE, tuple(MAIN.values())),
+    Table("table1_synthia",
+          "SYNTHIA -> Cityscapes (proxy benchmark unless configured otherwise): per-class IoU, mIoU over 16 "
+          "classes and mIoU* over 13 (without wall, fence, pole) (%)",
+          _T1_NOTE + " D2ADA uses alpha = 0.5 on SYNTHIA (d2ada.alpha_by_source).", tuple(MAIN.values()),
+          source="synthia", published="PUBLISHED_SYNTHIA"),
+    # MADAv2 Table 3 / MADA Table 4: every strategy, fine-tuned the same way (stage 1, one round)
+    Table("table_selection_gta",
+          "Selection strategies, GTA5 -> Cityscapes, equal budget, each fine-tuned with source + active CE "
+          "(stage 1, no unlabelled target data): per-class IoU and mIoU (%)",
+          "Budget: labelled target pixels; image-level strategies take whole images up to the configured "
+          "percentage of the target training pixels, RIPU RA takes squares up to the same percentage of each "
+          "image, RIPU PA takes ripu.pa_pixels_per_image pixels per image (far fewer pixels). Every strategy scores the target images with the same "
+          "AdaptSeg warm-up model and is fine-tuned from it with the same stage-1 schedule. Evaluation: target val "
+          "split, confusion-matrix mIoU. Model selection: none (final checkpoints). Published values: MADAv2 "
+          "Table 3 (ResNet-101, real datasets, 5%); not comparable to proxy numbers.",
+          tuple(Row(s, label, once(s), pub) for s, label, pub in [
+              ("random", "Random", "madav2_t3_random"),
+              ("entropy", "Entropy (AdvEnt)", "madav2_t3_entropy"),
+              ("confidence", "Softmax confidence", None),
+              ("margin", "Margin", None),
+              ("adversarial", "Adversarial (discriminator, eq. 17)", "madav2_t3_adversarial"),
+              ("aada", "AADA (eq. 18)", "madav2_t3_aada"),
+              ("prototype", "Prototype (single centroid, eq. 19)", "madav2_t3_prototype"),
+              ("coreset", "Core-set", None),
+              ("badge", "BADGE", None),
+              ("clue", "CLUE", None),
+              ("mada", "MADA (source anchors)", "madav2_t3_mada"),
+              ("madav2", "MADAv2 (Dual_Domain_Distance)", "madav2_t3_madav2"),
+              ("ripu_ra", "RIPU RA (one round, squares)", None),
+              ("ripu_pa", "RIPU PA (one round, pixels)", None),
+              ("mcu", "ADA-MCU uncertainty + adaptive sampling (pixels)", None),
+              ("d2ada", "D2ADA density + entropy (one round, superpixels)", None),
+              ("region_entropy", "Entropy (superpixel regions)", None)])),
+    # the papers' ablations (variants: src/adaseg/ablations.py); M(0) is the warm-up, M(u) fully supervised
+    Table("mada_table3",
+          "MADA Table 3 ablation (GTA5 -> Cityscapes): A active samples, B soft-anchor alignment, "
+          "C EMA target anchors, D pseudo-label training",
+          _ABLATION_NOTE + " Budget: whole images up to mada.budget percent of the target pixels.",
+          (Row("M0", "M(0): AdaptSeg warm-up", WARMUP, "mada_t3_M0"),
+           Row("M1", "M(1): A", once("mada"), "mada_t3_M1"),
+           Row("M2", "M(2): A + B", once("mada", "stage2+mada_M2"), "mada_t3_M2"),
+           Row("M3", "M(3): A + B + C", once("mada", "stage2+mada_M3"), "mada_t3_M3"),
+           Row("M4", "M(4): A + B + C + D (MADA)", once("mada", "stage2"), "mada_t3_M4"),
+           Row("Mu", "M(u): fully supervised", FULL, "mada_t3_Mu"))),
+    Table("madav2_table2",
+          "MADAv2 Table 2 ablation (GTA5 -> Cityscapes): A active samples, B consistency loss, C OHEM, "
+          "D ACM + ACP, E soft-anchor alignment",
+          _ABLATION_NOTE + " The teacher is the frozen stage-1 model (madav2.teacher_ema = 0).",
+          (Row("M0", "M(0): AdaptSeg warm-up", WARMUP, "madav2_t2_M0"),
+           Row("M1", "M(1): A", once("madav2"), "madav2_t2_M1"),
+           Row("M2", "M(2): A + B", once("madav2", "madav2+madav2_M2"), "madav2_t2_M2"),
+           Row("M3", "M(3): A + B + C", once("madav2", "madav2+madav2_M3"), "madav2_t2_M3"),
+           Row("M4", "M(4): A + B + C + D", once("madav2", "madav2+madav2_M4"), "madav2_t2_M4"),
+           Row("M5", "M(5): A + ... + E (MADAv2)", once("madav2", "madav2"), "madav2_t2_M5"),
+           Row("Mu", "M(u): fully supervised", FULL, "madav2_t2_Mu"))),
+    Table("ripu_table3", "RIPU Table 3 ablation (RA, 2.2% of each image over the rounds, GTA5 -> Cityscapes)",
+          _ABLATION_NOTE + " Rounds: multi_round.rounds, one split poly schedule.",
+          tuple(Row(k, label, chain("ripu_ra", objective, "2.2"), f"ripu_t3_{k}") for k, label, objective in [
+              ("a", "(a) impurity only, CE", "stage1+ripu_a"), ("b", "(b) uncertainty only, CE", "stage1+ripu_b"),
+              ("c", "(c) impurity x uncertainty, CE", "stage1"), ("d", "(d) (c) + local consistency", "ripu+ripu_d"),
+              ("e", "(e) (c) + negative learning", "ripu+ripu_e"), ("f", "(f) RIPU (all)", "ripu")])),
+    # D2ADA Table 2 reports rounds 1, 3 and 5 of 5 (1%, 3%, 5% with the 5% budget)
+    Table("d2ada_table2",
+          "D2ADA Table 2 ablation (GTA5 -> Cityscapes) after rounds 1, 3 and 5 of 5 (1%, 3%, 5% with a 5% budget)",
+          _ABLATION_NOTE + " Regions: SLIC superpixels; each round labels budget / rounds of the target pixels.",
+          _per_round([(row, f"({row}) {name}", _chain_dir(strategy, objective), f"d2ada_t2_{row}")
+                      for row, name, strategy, objective in [
+                          ("a", "uncertainty only", "region_entropy", "stage1"),
+                          ("b", "density only", "d2ada", "stage1+d2ada_b"),
+                          ("c", "density + category balance", "d2ada", "stage1+d2ada_c"),
+                          ("d", "(c) + uncertainty, equal split", "d2ada", "stage1+d2ada_d"),
+                          ("e", "(d) with dynamic scheduling (D2ADA)", "d2ada", "stage1")]])),
+    Table("mcu_table6",
+          "ADA-MCU Table 6 ablation (GTA5 -> Cityscapes, pixel budget mada.budget percent; the paper uses 20%)",
+          _ABLATION_NOTE + " Pixels are selected offline at the start of each round (the paper selects online).",
+          tuple(Row(k, label, chain("mcu", objective), f"mcu_t6_{k}") for k, label, objective in [
+              ("al_no_as", "AL (w/o AS)", "mcu+mcu_noas"), ("al_as", "AL (w AS)", "mcu+mcu_as"),
+              ("mcu_i", "AL (w MCU_i): intra + cross-image units", "mcu+mcu_i"),
+              ("mcu_d", "AL (w MCU_d): + cross-domain units", "mcu+mcu_d"),
+              ("p2p", "AL (w p2p)", "mcu+mcu_p2p"), ("p2p_c2c", "AL (w p2p + c2c) (= MCU_d)", "mcu+mcu_d"),
+              ("full", "Full model (+ DCCM)", "mcu")])),
+    # selection strategies (stage 1 = source + active CE) and the selection x semi-stage grid
+    Table("mada_table4", "MADA Table 4: active sample selection methods, GTA5 -> Cityscapes, {budget}% of the target images",
+          _SELECTION_NOTE,
+          tuple(Row(s, label, once(s), f"mada_t4_{s}") for s, label in [
+              ("random", "Random"), ("entropy", "Entropy (AdvEnt)"), ("adversarial", "Adversarial"),
+              ("aada", "AADA"), ("mada", "Proposed (MADA multi-anchor)")])),
+    Table("madav2_table3",
+          "MADAv2 Table 3: active sample selection methods, GTA5 -> Cityscapes, {budget}% of the target images",
+          _SELECTION_NOTE,
+          tuple(Row(s, label, once(s), f"madav2_t3_{s}") for s, label in [
+              ("random", "Random"), ("adversarial", "Adversarial"), ("entropy", "Entropy"), ("aada", "AADA"),
+              ("prototype", "Prototype (single centroid)"), ("mada", "MADA"),
+              ("madav2", "MADAv2 (Dual_Domain_Distance)")])),
+    Table("madav2_table4", "MADAv2 Table 4: sample selection x semi-supervised stage, GTA5 -> Cityscapes, {budget}%",
+          _ABLATION_NOTE + " Each semi-supervised stage starts from the stage-1 model of its selection.",
+          tuple(Row(f"{sel}_{semi}", label, once(sel, "stage2" if semi == "mada" else "madav2"),
+                    f"madav2_t4_{sel}_{semi}") for sel, semi, label in [
+              ("mada", "mada", "MADA selection, MADA stage 2"),
+              ("madav2", "mada", "MADAv2 selection, MADA stage 2"),
+              ("mada", "madav2", "MADA selection, MADAv2 step 3"),
+              ("madav2", "madav2", "MADAv2 selection, MADAv2 step 3 (MADAv2)")])),
+    *[Table(f"{paper}_table5",
+            f"{name} Table 5: {name} selection at several budgets (source + active CE), GTA5 -> Cityscapes",
+            _SELECTION_NOTE.replace("Budget: whole images up to the given percentage",
+                                    "Budget (rows): whole images up to each percentage")
+            + " The 100% row is the fully supervised run.",
+            _budget_sweep(paper, f"{paper}_t5")) for paper, name in [("mada", "MADA"), ("madav2", "MADAv2")]],
+    # one-parameter sweeps at the papers' values (variants <sweep>_<value>)
+    *[Table(f"ripu_table{table.split()[-1]}", f"RIPU {table}: {what}, RA 2.2% over the rounds, "
+            "GTA5 -> Cityscapes",
+            _ABLATION_NOTE + " Each row is the full RIPU chain (multi_round.rounds rounds) with one value "
+            "changed (sweep variant); the published values are DeepLab-v2.",
+            _sweep(sweep, symbol, [v for v, _ in RIPU_SWEEPS[sweep][2]],
+                   lambda variant: chain("ripu_ra", f"ripu+{variant}", "2.2")))
+      for sweep, symbol, what in [("ripu_tau", "tau", "negative-learning threshold tau (eq. 10)"),
+                                  ("ripu_alpha1", "alpha_1", "local-consistency weight alpha_1"),
+                                  ("ripu_alpha2", "alpha_2", "negative-learning weight alpha_2")]
+      for table in [RIPU_SWEEPS[sweep][0]]],
+    Table("d2ada_table_s4",
+          "D2ADA supplementary Table 4: alpha (share of the round's budget given to density), first round "
+          "(budget / rounds of the target pixels), GTA5 -> Cityscapes",
+          _ABLATION_NOTE + " Regions: SLIC superpixels; beta = d2ada.beta.",
+          _sweep("d2ada_alpha", "alpha", [a for a, _, _ in D2ADA_ALPHA],
+                 lambda variant: chain("d2ada", f"stage1+{variant}", round=1))),
+    Table("mcu_table1", "ADA-MCU Table I: ADA-MCU at several pixel budgets (GTA5 -> Cityscapes)", _MCU_BUDGET_NOTE,
+          tuple(Row(f"b{b}", f"ADA-MCU, {b}% of the target pixels", chain("mcu", "mcu", b), f"mcu_t1_{b}")
+                for b in ["1.7", "3.4", "6.8", "16.8"])),
+    Table("mcu_table2",
+          "ADA-MCU Table II: ADA-MCU at several pixel budgets (SYNTHIA -> Cityscapes), mIoU over 16 and 13 classes",
+          _MCU_BUDGET_NOTE,
+          tuple(Row(f"b{b}", f"ADA-MCU, {b}% of the target pixels", chain("mcu", "mcu", b), f"mcu_t2_{b}")
+                for b in ["1.7", "3.4", "6.8", "16.8"]), source="synthia", published="PUBLISHED_SYNTHIA"),
+    Table("d2ada_table_s5",
+          "D2ADA supplementary Table 5: scheduling of the density / uncertainty split over the rounds "
+          "(GTA5 -> Cityscapes), after rounds 1, 3 and 5 of 5",
+          _ABLATION_NOTE + " Linear decay is not expressible with eq. 7 and is not run.",
+          _per_round([(p, name, _chain_dir("d2ada", objective), f"d2ada_ts5_{p}") for p, name, objective in [
+              ("even", "Even distribution (alpha 0.5, beta 0)", "stage1+d2ada_d"),
+              ("half", "Half decay (eq. 7, D2ADA)", "stage1")]])),
+    Table("mcu_table4", "ADA-MCU Table IV: MADA vs ADA-MCU at {budget}% (GTA5 -> Cityscapes)", _T1_NOTE,
+          (Row("mada", "MADA (stage 1 + 2)", MAIN["mada_full"].run, "mcu_t4_mada"),
+           Row("mcu", "ADA-MCU (full model)", MAIN["mcu"].run, "mcu_t4_mcu"))),
+    # the computable rows of each paper's main comparison table
+    *[Table(f"mada_table{n}", f"MADA Table {n} ({setting}), computable rows: {scores} (%)", _MAIN_NOTE,
+            (_main("adaptseg"), Row("aada", "AADA {budget}% (stage 1)", AADA, f"mada_t{n}_aada"), _main("mada_full")),
+            **synthia)
+      for n, setting, scores, synthia in [
+          (1, "GTA5 -> Cityscapes", "per-class IoU and mIoU", {}),
+          (2, "SYNTHIA -> Cityscapes", "mIoU (16 classes) and mIoU* (13 classes)",
+           dict(source="synthia", published="PUBLISHED_SYNTHIA"))]],
+    Table("madav2_table1",
+          "MADAv2 Table 1(a) (GTA5 -> Cityscapes), computable rows at {budget}%: per-class IoU and mIoU (%)",
+          _MAIN_NOTE,
+          (_main("adaptseg"), Row("aada", "AADA (stage 1)", AADA, "madav2_t1_aada"),
+           _main("mada_full", "MADA", "madav2_t1_mada"), _main("ripu_ra", "RIPU RA ({rounds} rounds)", "madav2_t1_ripu"),
+           _main("d2ada", "D2ADA ({rounds} rounds)", "madav2_t1_d2ada"), _main("madav2", "MADAv2"),
+           _main("fully_supervised", "Fully supervised", "madav2_t1_full"))),
+    *[Table(f"ripu_table{n}", f"RIPU Table {n} ({setting}), computable rows: {scores} (%)",
+            _MAIN_NOTE + f" The paper's PA and RA 2.2% {v2} DeepLab-v2.",
+            (_main("source_only", published=f"ripu_t{n}_source_only"),
+             _main("ripu_pa", "Ours (PA, {rounds} rounds)"), _main("ripu_ra_2p2", "Ours (RA, 2.2%, {rounds} rounds)"),
+             Row("aada", "AADA {budget}% (stage 1)", AADA, f"mada_t{n}_aada"), _main("mada_full", "MADA {budget}%"),
+             _main("ripu_ra", "Ours (RA, {budget}%, {rounds} rounds)"),
+             _main("fully_supervised", "Fully supervised", f"ripu_t{n}_full_v3")),
+            **synthia)
+      for n, setting, scores, v2, synthia in [
+          (1, "GTA5 -> Cityscapes", "per-class IoU and mIoU", "rows and its first fully supervised row are", {}),
+          (2, "SYNTHIA -> Cityscapes", "mIoU (16 classes) and mIoU* (13 classes)", "rows are",
+           dict(source="synthia", published="PUBLISHED_SYNTHIA"))]],
+    Table("d2ada_table1", "D2ADA Table 1(a) (GTA5 -> Cityscapes), computable rows: per-class IoU and mIoU (%)",
+          _MAIN_NOTE + " The paper's last row trains on the target only (no source data); here the upper bound "
+          "is source + all target labels.",
+          (_main("adaptseg", published="d2ada_t1_adaptseg"), _main("mada_full", "MADA {budget}%", "d2ada_t1_mada"),
+           _main("d2ada", "ADeADA / D2ADA {budget}% ({rounds} rounds)"),
+           _main("fully_supervised", "Fully supervised (source + all target labels)", "d2ada_t1_target_only"))),
+    Table("ripu_table4", "RIPU Table 4 (GTA5 -> Cityscapes): RIPU's acquisition trained with CE only (no L_cr, L_nl)",
+          _ABLATION_NOTE + " RAND, ENT and SCONF at region/pixel level are not implemented here (image-level "
+          "versions are in table_selection_gta).",
+          (Row("ours_pa", "Ours (PA, {rounds} rounds, CE only)", chain("ripu_pa", "stage1"), "ripu_t4_pa"),
+           Row("ours_ra", "Ours (RA 2.2%, {rounds} rounds, CE only)", chain("ripu_ra", "stage1", "2.2"), "ripu_t4_ra"))),
+]
+TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
+MAIN_TABLE = "table1_gta"  # the default target of the Snakefile and the README's main job
+assert len(TABLES) == len(_TABLES), "two tables share a name"
+
+
+def table(name: str) -> Table:
+    if name not in TABLES:
+        raise ValueError(f"unknown table '{name}' (known: {', '.join(TABLES)}; src/adaseg/registry/tables.py)")
+    return TABLES[name]

@@ -1,0 +1,99 @@
+"""The registry (src/adaseg/registry/): every strategy, objective, table and figure named once, and
+a new strategy added by one entry plus its scoring function runs through the DAG."""
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from adaseg.registry import FIGURES, OBJECTIVES, STRATEGIES, TABLES, Scale, objective, split_run, strategy
+from conftest import ROOT, cli_env
+
+SCALE = Scale(budget="5", rounds=5, budgets=("1", "5"), anchors=(1, 10))
+
+
+def test_run_paths_round_trip():
+    assert split_run("finetune/mada+src_anchors_2/5/stage2/round1of1") == {
+        "strategy": "mada+src_anchors_2", "budget": "5", "objective": "stage2", "round": "1", "rounds": "1"}
+    assert split_run("warmup/adaptseg") is None
+    cfg = {"mada": {"budget": 5.0}, "multi_round": {"rounds": 3}, "figures": {"budgets": [1, 2.5], "anchor_counts": [4]}}
+    assert Scale.from_config(cfg) == Scale("5", 3, ("1", "2.5"), (4,))
+
+
+def test_every_table_row_is_a_known_run():
+    """Rows have unique keys; every computed row is a warm-up or a run path whose strategy and
+    objective are registered (variants included) and whose round fits its chain."""
+    for t in TABLES.values():
+        rows = t.rows_at(SCALE)
+        assert len({r.key for r in rows}) == len(rows), t.name
+        assert t.runs_at(SCALE), t.name
+        for r in rows:
+            if r.run is None or r.run.startswith("warmup/"):
+                continue
+            run = split_run(r.run)
+            assert run, (t.name, r.run)
+            s, o = strategy(run["strategy"]), objective(run["objective"])
+            assert int(run["round"]) <= int(run["rounds"]), r.run
+            assert s.multi_round or run["rounds"] == "1", r.run
+            assert not o.starts_from or run["rounds"] == "1", r.run
+            assert "{" not in r.label + r.run, r
+
+
+def test_every_figure_reads_known_files():
+    for f in FIGURES.values():
+        items = f.items(SCALE)
+        assert items and len({k for k, _ in items}) == len(items), f.name
+        for _, path in items:
+            model = path.removeprefix("eval/").removesuffix(".json").removesuffix(".pt")
+            if model.startswith("finetune/"):
+                assert split_run(model), path
+
+
+def test_names_are_unique_and_lookups_name_the_registry():
+    assert set(STRATEGIES) and set(OBJECTIVES)
+    with pytest.raises(ValueError, match="registry/strategies.py"):
+        strategy("no_such_strategy")
+    assert strategy("mada+src_anchors_2").name == "mada" and objective("ripu+ripu_d").name == "ripu"
+
+
+TOY_ENTRY = ('    _image("confident_first", "Most confident first (toy)", "uncertainty", '
+             '"adaseg.select.toy:confident_first", ["target:entropy"]),\n')
+TOY_MODULE = '''"""A toy strategy: the images the warm-up model is most sure about first."""
+
+
+def confident_first(inputs):
+    return -inputs.target("entropy"), {}
+'''
+
+
+@pytest.mark.slow
+def test_a_new_strategy_is_one_entry_and_one_function(tiny_workspace, tmp_path):
+    """README "Adding a strategy": a copy of the package with one registry entry and one scoring
+    function, nothing else changed, runs select -> fine-tune -> evaluate through Snakemake on the
+    tiny pipeline, and the selection takes the lowest-entropy images."""
+    import h5py
+
+    work, cfg, cfg_path = tiny_workspace
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "src" / "adaseg", src / "adaseg", ignore=shutil.ignore_patterns("__pycache__"))
+    registry = src / "adaseg" / "registry" / "strategies.py"
+    text = registry.read_text()
+    anchor = "STRATEGIES: dict[str, Strategy] = {s.name: s for s in [\n"
+    assert anchor in text
+    registry.write_text(text.replace(anchor, anchor + TOY_ENTRY))
+    (src / "adaseg" / "select" / "toy.py").write_text(TOY_MODULE)
+    env = cli_env()
+    env["PYTHONPATH"] = str(src)
+    target = "results/gta5/eval/finetune/confident_first/10/stage1/round1of1.json"
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", target], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert pd.read_json(work / target, typ="series")["miou"] >= 0
+    sel = pd.read_json(work / "results/gta5/select/confident_first/10/stage1/round1of1/selection.json", typ="series")
+    with h5py.File(work / "results/gta5/features/warmup/adaptseg/target.h5") as h5:
+        ids = [i.decode() if isinstance(i, bytes) else i for i in h5["ids"][:]]
+        entropy = h5["entropy"][:].ravel()
+    lowest = [ids[i] for i in entropy.argsort(kind="stable")[:len(sel["selected"])]]
+    assert sel["strategy"] == "confident_first" and [e["id"] for e in sel["selected"]] == lowest
+    shutil.rmtree(work / "results/gta5/finetune/confident_first", ignore_errors=True)
