@@ -37,11 +37,12 @@ import h5py
 import numpy as np
 
 from adaseg.select.ripu import greedy_picks, ripu_acquisition
-from adaseg.registry import STRATEGIES as REGISTERED
+from adaseg.registry import STRATEGIES as REGISTERED, strategies_run_by
 from adaseg.select.run import strategy_scores
 from adaseg.select.selection_list import images_needed
 
-STRATEGIES = ["entropy", "aada", "mada", "madav2", "prototype", "coreset", "badge", "clue"]
+# every image-level strategy that reads the feature dumps (src/adaseg/registry/strategies.py)
+STRATEGIES = [s for s in strategies_run_by("image") if REGISTERED[s].reads]
 
 
 def _rows(src: str | None, n: int, c: int, d: int, rng: np.random.Generator, name: str) -> np.ndarray:

@@ -114,7 +114,7 @@ def test_region_and_pixel_selection_rounds(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    strategies = (("ripu_ra", "region"), ("ripu_pa", "pixel"), ("mcu", "pixel"), ("d2ada", "region"))
+    strategies = (("ripu_ra", "region"), ("ripu_pa", "pixel"), ("mcu", "pixel"), ("d2ada", "superpixel"))
     targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1/round1of1.json" for s, _ in strategies]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]

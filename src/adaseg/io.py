@@ -122,13 +122,14 @@ def read_features(path: str | Path, name: str = "features") -> tuple[list[str], 
     return ids, f.reshape(len(ids), -1)
 
 
-def read_masks(path: str | Path):
-    """(ids, the 'masks' dataset, the open file) of a selection's masks.h5; the caller closes the
-    file. Read image i's mask with `plane(masks, i)`."""
+@contextlib.contextmanager
+def open_masks(path: str | Path):
+    """`with open_masks(path) as (ids, masks)`: the image ids and the 'masks' dataset of a
+    selection's masks.h5, open for the block. Read image i's mask with `plane(masks, i)`."""
     import h5py
 
-    h5 = h5py.File(path, "r")
-    return read_ids(h5), h5["masks"], h5
+    with h5py.File(path, "r") as h5:
+        yield read_ids(h5), h5["masks"]
 
 
 class ProcessLocalH5:

@@ -1,8 +1,10 @@
 """Label encodings of GTA5, SYNTHIA and Cityscapes, and the maps to training ids.
 
-The maps are those of DESIGN.md (the official code of every method uses them):
-GTA5 and Cityscapes store Cityscapes *labelIds*; SYNTHIA-RAND-CITYSCAPES stores its own ids in
-channel 0 of a 16-bit PNG and is trained and evaluated in a 16-class space.
+The maps are the ones the official code of every method (MADA, RIPU, D2ADA, ADA-MCU) uses:
+GTA5 and Cityscapes store Cityscapes *labelIds* (the 19 training classes are labelIds 7, 8, 11,
+12, 13, 17, 19-28, 31-33; every other labelId is ignored); SYNTHIA-RAND-CITYSCAPES stores its own
+ids in channel 0 of a 16-bit PNG and is trained and evaluated in a 16-class space (mIoU* drops
+wall, fence and pole).
 """
 from __future__ import annotations
 

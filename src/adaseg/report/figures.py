@@ -258,9 +258,8 @@ def _mask_source(path: str, stack):
     """image id -> labelled-pixel mask of a selection, read on demand: masks.h5 (regions / pixels; the
     file stays open in `stack`) or an image-level selection list (True for a selected image)."""
     if str(path).endswith(".h5"):
-        from ..io import read_masks
-        ids, masks, h5 = read_masks(path)
-        stack.enter_context(h5)
+        from ..io import open_masks
+        ids, masks = stack.enter_context(open_masks(path))
         row = {i: n for n, i in enumerate(ids)}
         from ..io import plane
         return lambda image_id: plane(masks, row[image_id]).astype(bool) if image_id in row else None

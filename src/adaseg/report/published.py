@@ -7,7 +7,7 @@ from ..data.labels import CITYSCAPES_CLASSES, SYNTHIA13_DROPPED, SYNTHIA16_CLASS
 MADA = "MADA (Ning et al., ICCV'21)"
 MADAV2 = "MADAv2 (Ning et al., TPAMI)"
 RIPU = "RIPU (Xie et al., CVPR'22)"
-# The copy in shared/papers is the arXiv version titled "ADeADA" (same authors, same numbers as
+# The arXiv version of this paper is titled "ADeADA" (same authors, same numbers as
 # MADAv2 Table 1 quotes for D2ADA*); its rows are named "ADeADA" there.
 D2ADA = "D2ADA (Wu et al., ECCV'22)"
 MCU = "ADA-MCU (Zhang et al.)"

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from ..io import atomic_path, create_planes, plane, read_ids, read_masks, save_npz, write_ids, write_plane
+from ..io import atomic_path, create_planes, plane, open_masks, read_ids, save_npz, write_ids, write_plane
 from ..registry import strategy as registered_strategy
 from .selection_list import budget_pixels, write_selection
 
@@ -118,88 +118,81 @@ def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str
     if s.runner != "superpixel":
         raise ValueError(f"'{strategy}' is not a superpixel strategy (it is run by the {s.runner} runner)")
     density = bool(s.options.get("density"))
-    with ExitStack() as stack:
-        return _d2ada_round(cfg, stack, s.name, density, target_regions, superpixels, round_k, budget_percent, out,
-                            masks_out, gmm_out, source_regions, previous_masks, source)
+    with ExitStack() as stack:  # the superpixel and previous-mask files, closed on any exit
+        dcfg, seed = cfg["d2ada"], int(cfg["seed"])
+        if density and not source_regions:
+            raise ValueError(f"{strategy} needs --source-regions (the source densities p_S)")
+        src = _read_regions(source_regions) if density else None
+        tgt = _read_regions(target_regions)
+        ncls = tgt["num_classes"]
+        sp = stack.enter_context(h5py.File(superpixels, "r"))
+        segments = sp["segments"]
+        if read_ids(sp) != tgt["ids"]:
+            raise ValueError(f"'{superpixels}' and '{target_regions}' list different images")
+        n_img = segments.shape[0]
+        prev_set = None
+        if previous_masks:
+            prev_ids, prev_set = stack.enter_context(open_masks(previous_masks))
+            if prev_ids != tgt["ids"]:
+                raise ValueError(f"'{previous_masks}' does not list the target training images in order")
 
+        def segments_of(i: int) -> np.ndarray:
+            return plane(segments, i)
 
-def _d2ada_round(cfg, stack, strategy, density, target_regions, superpixels, round_k, budget_percent, out,
-                 masks_out, gmm_out, source_regions, previous_masks, source) -> dict:
-    dcfg, seed = cfg["d2ada"], int(cfg["seed"])
-    if density and not source_regions:
-        raise ValueError(f"{strategy} needs --source-regions (the source densities p_S)")
-    src = _read_regions(source_regions) if density else None
-    tgt = _read_regions(target_regions)
-    ncls = tgt["num_classes"]
-    sp = stack.enter_context(h5py.File(superpixels, "r"))
-    segments = sp["segments"]
-    if read_ids(sp) != tgt["ids"]:
-        raise ValueError(f"'{superpixels}' and '{target_regions}' list different images")
-    n_img = segments.shape[0]
-    prev_set = None
-    if previous_masks:
-        prev_ids, prev_set, prev_h5 = read_masks(previous_masks)
-        stack.enter_context(prev_h5)
-        if prev_ids != tgt["ids"]:
-            raise ValueError(f"'{previous_masks}' does not list the target training images in order")
+        def previous(i: int) -> np.ndarray:
+            return plane(prev_set, i).astype(bool) if prev_set is not None else np.zeros(segments_of(i).shape, bool)
 
-    def segments_of(i: int) -> np.ndarray:
-        return plane(segments, i)
-
-    def previous(i: int) -> np.ndarray:
-        return plane(prev_set, i).astype(bool) if prev_set is not None else np.zeros(segments_of(i).shape, bool)
-
-    # a region is labelled when all its pixels are (counted per image with bincount)
-    labelled = np.zeros(len(tgt["image"]), bool)
-    if prev_set is not None:
-        order = np.argsort(tgt["image"], kind="stable")
-        bounds = np.searchsorted(tgt["image"][order], np.arange(n_img + 1))
-        for i in range(n_img):
-            rows = order[bounds[i]:bounds[i + 1]]
-            seg = segments_of(i).astype(np.int64)
-            n = int(seg.max()) + 1
-            done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
-            labelled[rows] = done[tgt["segment"][rows]]
-    gmms_s, gmms_t, params = {}, {}, {}
-    for c in range(ncls if density else 0):
-        s_rows = (src["cls"] == c) & (src["valid"] > 0)
-        t_rows = (tgt["cls"] == c) & (tgt["valid"] > 0) & ~labelled
-        gmms_s[c] = fit_class_gmm(src["feature"][s_rows], seed)
-        gmms_t[c] = fit_class_gmm(tgt["feature"][t_rows], seed)
-        for dom, g in (("source", gmms_s[c]), ("target", gmms_t[c])):
-            if g is not None:
-                params.update({f"{dom}_{c}_weights": g.weights_, f"{dom}_{c}_means": g.means_,
-                               f"{dom}_{c}_covariances": g.covariances_})
-    pi = density_scores(tgt["feature"], tgt["cls"], gmms_t, gmms_s)
-    pi[tgt["valid"] == 0] = -np.inf
-    pool = int(sum(h * w for h, w in sp["sizes"][:])) if "sizes" in sp else n_img * int(np.prod(segments.shape[1:]))
-    budget = budget_pixels(budget_percent / 100.0, pool)
-    alpha = float((dcfg.get("alpha_by_source") or {}).get(source, dcfg["alpha"]))
-    budget_d = density_budget(round_k, budget, alpha, float(dcfg["beta"])) if density else 0
-    chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d,
-                            bool(dcfg["category_balance"]))
-    save_npz(gmm_out, pi=pi, **params)
-    new_px = 0
-    per_image: dict[int, list[int]] = {}
-    for r in chosen:
-        per_image.setdefault(int(tgt["image"][r]), []).append(int(tgt["segment"][r]))
-    entries = []
-    with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
-        write_ids(h5, tgt["ids"])
-        masks = create_planes(h5, "masks", sp["sizes"][:] if "sizes" in sp else [segments.shape[1:]] * n_img, "u1")
-        h5.attrs.update(strategy=strategy, round=round_k)
-        for i in range(n_img):
-            before = previous(i)
-            new = np.isin(segments_of(i), per_image.get(i, [])) & ~before
-            mask = before | new
-            write_plane(masks, i, mask.astype(np.uint8))
-            new_px += int(new.sum())
-            if mask.any():
-                entries.append({"id": tgt["ids"][i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),
-                                "picks": len(per_image.get(i, [])), "score": 0.0})
-    sel = dict(strategy=strategy, unit="region", seed=seed, round=round_k, budget_fraction=budget_percent / 100.0,
-               pool_images=n_img, pool_pixels=pool, budget_pixels=budget, density_budget_pixels=budget_d,
-               pixels_labelled=new_px, pixels_labelled_total=int(sum(e["pixels"] for e in entries)),
-               regions=len(chosen), mask_file=str(masks_out), selected=entries)
-    write_selection(out, sel)
-    return sel
+        # a region is labelled when all its pixels are (counted per image with bincount)
+        labelled = np.zeros(len(tgt["image"]), bool)
+        if prev_set is not None:
+            order = np.argsort(tgt["image"], kind="stable")
+            bounds = np.searchsorted(tgt["image"][order], np.arange(n_img + 1))
+            for i in range(n_img):
+                rows = order[bounds[i]:bounds[i + 1]]
+                seg = segments_of(i).astype(np.int64)
+                n = int(seg.max()) + 1
+                done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
+                labelled[rows] = done[tgt["segment"][rows]]
+        gmms_s, gmms_t, params = {}, {}, {}
+        for c in range(ncls if density else 0):
+            s_rows = (src["cls"] == c) & (src["valid"] > 0)
+            t_rows = (tgt["cls"] == c) & (tgt["valid"] > 0) & ~labelled
+            gmms_s[c] = fit_class_gmm(src["feature"][s_rows], seed)
+            gmms_t[c] = fit_class_gmm(tgt["feature"][t_rows], seed)
+            for dom, g in (("source", gmms_s[c]), ("target", gmms_t[c])):
+                if g is not None:
+                    params.update({f"{dom}_{c}_weights": g.weights_, f"{dom}_{c}_means": g.means_,
+                                   f"{dom}_{c}_covariances": g.covariances_})
+        pi = density_scores(tgt["feature"], tgt["cls"], gmms_t, gmms_s)
+        pi[tgt["valid"] == 0] = -np.inf
+        pool = int(sum(h * w for h, w in sp["sizes"][:])) if "sizes" in sp else n_img * int(np.prod(segments.shape[1:]))
+        budget = budget_pixels(budget_percent / 100.0, pool)
+        alpha = float((dcfg.get("alpha_by_source") or {}).get(source, dcfg["alpha"]))
+        budget_d = density_budget(round_k, budget, alpha, float(dcfg["beta"])) if density else 0
+        chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d,
+                                bool(dcfg["category_balance"]))
+        save_npz(gmm_out, pi=pi, **params)
+        new_px = 0
+        per_image: dict[int, list[int]] = {}
+        for r in chosen:
+            per_image.setdefault(int(tgt["image"][r]), []).append(int(tgt["segment"][r]))
+        entries = []
+        with atomic_path(masks_out) as tmp, h5py.File(tmp, "w") as h5:
+            write_ids(h5, tgt["ids"])
+            masks = create_planes(h5, "masks", sp["sizes"][:] if "sizes" in sp else [segments.shape[1:]] * n_img, "u1")
+            h5.attrs.update(strategy=strategy, round=round_k)
+            for i in range(n_img):
+                before = previous(i)
+                new = np.isin(segments_of(i), per_image.get(i, [])) & ~before
+                mask = before | new
+                write_plane(masks, i, mask.astype(np.uint8))
+                new_px += int(new.sum())
+                if mask.any():
+                    entries.append({"id": tgt["ids"][i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),
+                                    "picks": len(per_image.get(i, [])), "score": 0.0})
+        sel = dict(strategy=s.name, unit=s.unit, seed=seed, round=round_k, budget_fraction=budget_percent / 100.0,
+                   pool_images=n_img, pool_pixels=pool, budget_pixels=budget, density_budget_pixels=budget_d,
+                   pixels_labelled=new_px, pixels_labelled_total=int(sum(e["pixels"] for e in entries)),
+                   regions=len(chosen), mask_file=str(masks_out), selected=entries)
+        write_selection(out, sel)
+        return sel

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..data.datasets import open_dataset
 from ..features import iterate_images
-from ..io import atomic_path, create_planes, plane, read_masks, write_ids, write_plane
+from ..io import atomic_path, create_planes, open_masks, plane, write_ids, write_plane
 from ..models import upsample
 from ..models.checkpoint import inference_model
 from ..registry import strategy as registered_strategy
@@ -49,8 +49,7 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
     with ExitStack() as stack:
         prev = None
         if previous_masks:
-            prev_ids, prev, prev_h5 = read_masks(previous_masks)
-            stack.enter_context(prev_h5)
+            prev_ids, prev = stack.enter_context(open_masks(previous_masks))
             if prev_ids != ds.ids:
                 raise ValueError(f"'{previous_masks}' does not list the target training images in order")
         tmp = stack.enter_context(atomic_path(masks_out))

@@ -160,7 +160,7 @@ def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: st
              schedule_round: tuple[int, int] = (1, 1)) -> None:
     """Fine-tune the model of checkpoint `init` on `source` and the images `selection` labels in
     `target` with a fine-tuning objective of adaseg.registry, writing the checkpoint `out`. The
-    semi-supervised objectives ('stage2', 'madav2') need target_anchors and pseudo_labels.
+    semi-supervised objectives (registry `starts_from`) need target_anchors and pseudo_labels.
     schedule_round (r, R): round r of R splits the section's iterations and its poly schedule into
     R equal parts and trains part r (RIPU: selection at fixed iterations of one training run)."""
     spec = registry.objective(objective)
