@@ -29,6 +29,26 @@ def write_config(tmp_path: Path, cfg: dict) -> Path:
     return path
 
 
+def write_blank_rgb(path: Path, h: int = 4, w: int = 34) -> None:
+    """A black RGB PNG of h x w at `path` (folders created)."""
+    import numpy as np
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(path)
+
+
+def write_eval(path: Path, miou: float, miou13: float | None = None) -> str:
+    """A hand-made evaluation file (one class, 'road') with the given mIoU (and mIoU*)."""
+    import json
+
+    d = {"miou": miou, "classes": ["road"], "iou": {"road": miou}}
+    if miou13 is not None:
+        d["miou13"] = miou13
+    path.write_text(json.dumps(d))
+    return str(path)
+
+
 def cli_env() -> dict:
     """Environment in which `adaseg` and `snakemake` resolve to this interpreter's install."""
     env = dict(os.environ)
@@ -69,3 +89,24 @@ def tiny_workspace(tmp_path_factory):
     cfg_path = work / "config.yaml"
     yield work, yaml.safe_load(cfg_path.read_text()), cfg_path
     shutil.rmtree(work.parent, ignore_errors=True)  # checkpoints of a whole DAG: free the disk
+
+
+@pytest.fixture(scope="session")
+def proxy_datasets(tmp_path_factory):
+    """One small proxy GTA5 and Cityscapes (seed 0, 32x64: 12 GTA5 images, 6 Cityscapes train, 3 val),
+    generated once for the tests that read datasets; returns the folder holding gta5/ and cityscapes/.
+    Read-only: tests write under their own tmp_path."""
+    from adaseg.data.synth import generate
+
+    root = tmp_path_factory.mktemp("proxy_datasets")
+    counts = {"gta5": 12, "cityscapes_train": 6, "cityscapes_val": 3}
+    generate(root / "gta5", "gta5", 0, 32, 64, counts)
+    generate(root / "cityscapes", "cityscapes", 0, 32, 64, counts)
+    return root
+
+
+@pytest.fixture(scope="session")
+def proxy_config(proxy_datasets):
+    """The `datasets` section of a config that reads the proxy_datasets (copy it before changing it)."""
+    return {"datasets": {"gta5": {"kind": "gta5", "root": str(proxy_datasets / "gta5")},
+                         "cityscapes": {"kind": "cityscapes", "root": str(proxy_datasets / "cityscapes")}}}

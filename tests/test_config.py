@@ -1,4 +1,4 @@
-"""Configuration validation: the default and paper configs pass; bad values fail with the key named."""
+"""adaseg.config: shipped configs validate, bad values fail with the key named, ablation and sweep variants apply."""
 import copy
 
 import pytest
@@ -49,3 +49,14 @@ def test_every_paper_ablation_variant_is_a_valid_config():
     bad = dict(base, variants={"bad": {"ripu": {"negative_weight": -1}}})
     with pytest.raises(ValueError, match="negative_weight"):
         apply_variant(bad, "bad")
+
+
+def test_sweep_variant_applies_to_config(tiny):
+    from adaseg.config import apply_variant, validate_config
+
+    cfg = validate_config(tiny)
+    out = apply_variant(cfg, ["src_anchors_7", "ripu_alpha2_1p5"])
+    assert out["mada"]["source_anchors"] == 7 and out["ripu"]["negative_weight"] == 1.5
+    assert cfg["mada"]["source_anchors"] == 3  # the base config is not modified
+    with pytest.raises(ValueError, match="unknown variant"):
+        apply_variant(cfg, "src_anchors_x")

@@ -268,6 +268,7 @@ def test_ablation_table_mada_table3(pipeline):
     assert "ce_pseudo=" in (logs / "mada_10_stage2_round1of1.log").read_text()
 
 
+@pytest.mark.slow
 def test_every_paper_table_is_a_target(tmp_path):
     """Every table target resolves to a complete DAG (dry run), SYNTHIA included."""
     from conftest import tiny_config

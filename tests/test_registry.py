@@ -57,6 +57,24 @@ def test_names_are_unique_and_lookups_name_the_registry():
     assert strategy("mada+src_anchors_2").name == "mada" and objective("ripu+ripu_d").name == "ripu"
 
 
+def test_every_registered_strategy_resolves_to_its_function():
+    """Each registry entry names a function that exists; image-level entries read only fields the
+    feature dumps write; the CLI offers exactly the registered strategies of each runner."""
+    from adaseg.cli import build_parser
+    from adaseg.registry import STRATEGIES, strategies_run_by
+
+    dump_fields = {"features", "counts", "pooled", "entropy", "confidence", "margin", "disc_source_prob",
+                   "grad_embedding"}
+    for s in STRATEGIES.values():
+        assert callable(s.scorer()), s.name
+        if s.runner == "image":
+            assert {f.split(":")[1] for f in s.reads} <= dump_fields, s.name
+    sub = next(a for a in build_parser()._actions if a.dest == "cmd").choices
+    for cmd, runner in [("select", "image"), ("select-regions", "model"), ("select-superpixels", "superpixel")]:
+        choices = next(a for a in sub[cmd]._actions if a.dest == "strategy").choices
+        assert list(choices) == strategies_run_by(runner)
+
+
 TOY_ENTRY = ('    _image("confident_first", "Most confident first (toy)", "uncertainty", '
              '"adaseg.select.toy:confident_first", ["target:entropy"]),\n')
 TOY_MODULE = '''"""A toy strategy: the images the warm-up model is most sure about first."""

@@ -12,12 +12,14 @@ from conftest import ROOT, cli_env, workflow_copy
 DVC = [sys.executable, "-m", "dvc"]
 
 
+@pytest.mark.slow
 def test_snakemake_lint_is_clean():
     run = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, env=cli_env(),
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+@pytest.mark.slow
 def test_dvc_repro_dry_lists_stages():
     dvc = [sys.executable, "-m", "dvc"]
     run = subprocess.run(dvc + ["repro", "--dry", "--force"], cwd=ROOT, env=cli_env(),

@@ -1,5 +1,4 @@
-"""Data-parallel training on CPU: one fine-tuning stage with 2 gloo processes under torchrun against
-the same stage in one process at the same global batch; and a warm-up in bf16 and fp16."""
+"""adaseg.runtime: 2 gloo processes under torchrun against 1 process on CPU; warm-ups in bf16 and fp16."""
 import subprocess
 import sys
 

@@ -1,5 +1,4 @@
-"""A warm-up killed mid-run (SIGKILL) resumes from its last checkpoint and ends with exactly the
-weights of an uninterrupted run."""
+"""adaseg.train.common (Checkpointer): a warm-up killed mid-run resumes to the weights of an uninterrupted run."""
 import signal
 import subprocess
 import sys

@@ -1,9 +1,7 @@
-"""D2ADA: the density score pi (eq. 5), category-balanced budget (eq. 6), density/entropy schedule
-(eq. 7) and region picks, against hand-computed cases; SLIC superpixels from scikit-image."""
+"""adaseg.select.d2ada: density score (eq. 5), class budgets (eq. 6), schedule (eq. 7) and region picks, by hand."""
 import numpy as np
 import pytest
 
-from adaseg.data.superpixels import superpixels
 from adaseg.select.d2ada import (class_budgets, density_budget, density_scores, fit_class_gmm, n_components,
                                  select_regions)
 
@@ -50,14 +48,3 @@ def test_region_picks_density_then_entropy_within_budget():
     assert 0 not in select_regions(pi, ent, cls, px, np.array([True, False, False, False]), 2, 30, 20)
     # never more than the budget
     assert len(select_regions(pi, ent, cls, px, labelled, 2, budget=25, budget_d=20)) == 2
-
-
-def test_slic_superpixels_cover_the_image():
-    rng = np.random.default_rng(0)
-    img = np.zeros((32, 64, 3), np.uint8)
-    img[:, 32:] = 200
-    img = (img + rng.integers(0, 10, img.shape)).astype(np.uint8)
-    seg = superpixels(img, 8, 10)
-    assert seg.shape == (32, 64) and seg.min() == 0 and 4 <= seg.max() + 1 <= 16
-    # no superpixel straddles the sharp vertical edge
-    assert not set(np.unique(seg[:, :32])) & set(np.unique(seg[:, 32:]))

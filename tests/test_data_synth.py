@@ -1,5 +1,4 @@
-"""The proxy benchmark: deterministic, long-tailed, multi-family with a family shift, a real
-appearance gap, and readable by the same loaders as the real datasets."""
+"""adaseg.data.synth: a deterministic proxy benchmark: long tail, family shift, appearance gap, real layouts."""
 import hashlib
 from collections import Counter
 

@@ -1,4 +1,4 @@
-"""ADA-MCU losses (train/mcu_contrast.py) against values worked out by hand from eqs. 7-11."""
+"""adaseg.train.mcu_contrast: the ADA-MCU losses against values worked out by hand from eqs. 7-11."""
 import math
 
 import pytest

@@ -1,10 +1,10 @@
-"""DeepLabV3+ outputs, ImageNet weights from a local file, and the AdaptSeg discriminator."""
+"""adaseg.models: DeepLabV3+ outputs and precision, the ResNet backbones, ImageNet weights, the discriminator."""
 import pytest
 import torch
 import torch.nn as nn
 import torchvision
 
-from adaseg.models import DeepLabV3Plus, OutputSpaceDiscriminator, upsample
+from adaseg.models import DeepLabV3Plus, OutputSpaceDiscriminator, build_model, upsample
 
 
 @pytest.mark.parametrize("backbone,os_,aux_stride", [("resnet18", 16, 16), ("resnet18", 8, 8), ("resnet50", 16, 16)])
@@ -62,3 +62,18 @@ def test_adaptseg_discriminator_architecture():
     acts = [m for m in d.modules() if isinstance(m, nn.LeakyReLU)]
     assert len(acts) == 4 and all(a.negative_slope == 0.2 for a in acts)
     assert d(torch.randn(2, 19, 64, 128)).shape == (2, 1, 2, 4)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_forward_returns_fp32(precision):
+    torch.manual_seed(0)
+    cfg = {"backbone": "resnet18", "output_stride": 16, "aspp_channels": 8, "decoder_channels": 8}
+    model = build_model(cfg, 19).eval()
+    x = torch.randn(1, 3, 32, 64)
+    ref = model(x)["logits"]
+    out = model.set_precision(precision)(x, with_aux=True)
+    assert all(v.dtype == torch.float32 for v in out.values())
+    # same network, lower precision: close to fp32, not equal
+    assert (out["logits"] - ref).abs().max() < 0.1 * ref.abs().max()
+    with pytest.raises(ValueError, match="unknown precision"):
+        model.set_precision("int8")

@@ -1,4 +1,6 @@
-"""SYNTHIA -> Cityscapes runs in the 16-class space and reports 16-class mIoU and 13-class mIoU*."""
+"""adaseg.train.warmup: a SYNTHIA source-only warm-up is 16-class; its evaluation reports mIoU and mIoU*."""
+import pytest
+
 from adaseg.config import validate_config
 from adaseg.data.synth import generate
 from adaseg.evaluate import evaluate
@@ -7,6 +9,7 @@ from adaseg.train.warmup import train_warmup
 from conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_synthia_source_only_to_cityscapes(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg["datasets"]["synthia"] = {"kind": "synthia", "root": str(tmp_path / "proxy" / "synthia"), "proxy": True}

@@ -1,4 +1,4 @@
-"""MADAv2 and RIPU second-stage losses and augmentations, each against a hand-computed case."""
+"""adaseg.train.losses: MADAv2 and RIPU second-stage losses and augmentations, each against a hand-computed case."""
 import math
 
 import numpy as np

@@ -1,0 +1,52 @@
+"""adaseg.report.figures: labelled class fractions, colours and overlays, curves from evaluations, by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adaseg.data.labels import IGNORE
+from adaseg.report.figures import (CITYSCAPES_PALETTE, colourize, curve_points, labelled_class_fractions,
+                                   overlay_mask, plot_curves)
+from conftest import write_eval
+
+
+def test_labelled_class_fraction_hand_computed():
+    labels = {"a": np.array([[0, 0, 1], [2, IGNORE, 1]]), "b": np.array([[1, 1, 1], [0, 0, 0]])}
+    masks = {"a": np.array([[1, 0, 1], [1, 1, 0]], bool), "b": np.array([[1, 1, 0], [0, 0, 0]], bool)}
+    # labelled, not ignored: a -> 0, 1, 2 ; b -> 1, 1  => counts 1, 3, 1 of 5
+    frac = labelled_class_fractions(labels.__getitem__, ["a", "b"], {"s": masks.get, "none": {}.get}, 3)
+    assert frac["s"].tolist() == pytest.approx([0.2, 0.6, 0.2])
+    assert frac["none"].tolist() == [0, 0, 0]
+    # True = the whole image: a -> 0, 0, 1, 2, 1 (ignored pixel skipped) ; b -> 1, 1, 1, 0, 0, 0
+    whole = labelled_class_fractions(labels.__getitem__, ["a", "b"], {"all": lambda i: True}, 3)["all"]
+    assert whole.tolist() == pytest.approx([5 / 11, 5 / 11, 1 / 11])
+    read = []
+    labelled_class_fractions(lambda i: read.append(i) or labels[i], ["a", "b"],
+                             {"s": masks.get, "all": lambda i: True}, 3)
+    assert read == ["a", "b"]  # each label read once, whatever the number of selections
+
+
+def test_colourize_and_overlay():
+    lab = np.array([[0, 13], [IGNORE, 18]])
+    rgb = colourize(lab)
+    assert rgb[0, 0].tolist() == [128, 64, 128] and rgb[0, 1].tolist() == [0, 0, 142]
+    assert rgb[1, 0].tolist() == [0, 0, 0] and rgb[1, 1].tolist() == CITYSCAPES_PALETTE[18].tolist()
+    # SYNTHIA's 16 classes keep the colour of the same Cityscapes class (16-class id 9 = sky)
+    assert colourize(np.array([[9]]), "synthia16")[0, 0].tolist() == [70, 130, 180]
+    img = np.full((1, 2, 3), 100, np.uint8)
+    out = overlay_mask(img, np.array([[1, 0]]), colour=(200, 0, 0), alpha=0.5)
+    assert out[0, 0].tolist() == [150, 50, 50] and out[0, 1].tolist() == [55, 55, 55]
+
+
+def test_curves_from_evaluation_files(tmp_path):
+    pts = [("b", 2, write_eval(tmp_path / "1.json", 30.0)), ("a", 5, write_eval(tmp_path / "2.json", 40.0)),
+           ("a", 1, write_eval(tmp_path / "3.json", 20.0))]
+    df = curve_points(pts)
+    assert df[["series", "x", "mIoU"]].values.tolist() == [["a", 1.0, 20.0], ["a", 5.0, 40.0], ["b", 2.0, 30.0]]
+    pub = pd.DataFrame([{"series": "a", "x": 1.0, "mIoU": 50.0, "source": "paper"}])
+    plot_curves(df, tmp_path / "fig", "t", "x", published=pub)
+    out = pd.read_csv(tmp_path / "fig.csv")
+    assert out["values"].tolist() == ["reproduced (adaseg)"] * 3 + ["published"]
+    wide = pd.read_csv(tmp_path / "fig.wide.csv")  # only the series with the most points
+    assert list(wide.columns) == ["x", "a"] and wide["a"].tolist() == [20.0, 40.0]
+    assert (tmp_path / "fig.png").stat().st_size > 0 and (tmp_path / "fig.svg").stat().st_size > 0
