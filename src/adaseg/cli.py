@@ -10,6 +10,7 @@ import logging
 import sys
 
 from .config import apply_variant, load_config
+from .errors import AdasegError
 from .registry import FIGURES, OBJECTIVES, TABLES, Scale, strategies_run_by
 from .registry.runs import WARMUP_KINDS
 
@@ -123,7 +124,8 @@ def _rounds(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="adaseg", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="adaseg", description=__doc__.splitlines()[0],
+                                 epilog="adaseg --debug <command> ...: show the traceback of a bad-input error")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     def command(name, run, help):
@@ -238,10 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand. A bad input (adaseg.errors.AdasegError) is printed as one line naming the
+    file or key, with exit code 2; `--debug` (before the subcommand) shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv[:1]
+    args = build_parser().parse_args(argv[1:] if debug else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    cfg = apply_variant(load_config(args.config), args.variant)
-    args.run(cfg, args, args.threads or cfg.get("threads"))
+    try:
+        cfg = apply_variant(load_config(args.config), args.variant)
+        args.run(cfg, args, args.threads or cfg.get("threads"))
+    except AdasegError as e:
+        if debug:
+            raise
+        print(f"adaseg {args.cmd}: error: {e}", file=sys.stderr)
+        return e.exit_code
     return 0
 
 

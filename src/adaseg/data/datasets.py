@@ -4,6 +4,8 @@ The proxy benchmark is written in exactly these layouts, so one reader serves bo
 """
 from __future__ import annotations
 
+from ..errors import DatasetError
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +23,11 @@ LAYOUTS = {
 }
 
 
-class DatasetLayoutError(FileNotFoundError):
+class DatasetLayoutError(DatasetError, FileNotFoundError):
     """A dataset folder is missing, empty, or not in the layout its kind expects."""
 
 
-class DatasetReadError(ValueError):
+class DatasetReadError(DatasetError, ValueError):
     """An image or label file cannot be decoded."""
 
 

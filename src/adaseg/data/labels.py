@@ -8,6 +8,8 @@ wall, fence and pole).
 """
 from __future__ import annotations
 
+from ..errors import DatasetError
+
 import numpy as np
 
 IGNORE = 255
@@ -66,7 +68,7 @@ _SYNTHIA_TABLE = lookup_table(SYNTHIA_TO_TRAINID16)
 _19_TO_16_TABLE = lookup_table(TRAINID19_TO_TRAINID16, 256)
 
 
-class LabelEncodingError(ValueError):
+class LabelEncodingError(DatasetError, ValueError):
     """A label file holds ids that its dataset's encoding does not define."""
 
 
