@@ -17,6 +17,13 @@ report: "rules/captions/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# set by rules/common.smk to this invocation's frozen config snapshot; passed on to cluster jobs
+envvars:
+    "ADASEG_CONFIG",
+
+
 include: "rules/data.smk"
 include: "rules/warmup.smk"
 include: "rules/features.smk"

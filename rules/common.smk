@@ -1,5 +1,7 @@
 # Shared definitions: result paths, dataset inputs, the effective config every rule reads.
+import hashlib
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -47,16 +49,20 @@ for _name, _d in config["datasets"].items():
             f"datasets.{_name}: a proxy dataset is generated into {PROXY_DIR}/{_name}, not {_d['root']}"
         )
 
-# config.yaml merged with --config/--configfile and the schema defaults. Every rule passes this
-# file to its CLI (params.config); it is rewritten only when its content changes. Each rule also
-# carries the config sections it depends on as `params.cfg`, so a changed section reruns exactly
-# the rules that use it.
-CONFIG_JSON = f"{R}/config.json"
+# The frozen config of this invocation: config.yaml merged with --config/--configfile and the schema
+# defaults, written once to a content-addressed snapshot results/configs/<sha256>.json that no
+# other invocation rewrites (another config is another file). Every job reads it through
+# $ADASEG_CONFIG, which this process sets for the jobs it starts (and a cluster job's own parse
+# sets to the same file); the path is not a rule parameter, so a config change reruns only the
+# rules whose sections changed: each rule carries the sections it reads as `params.cfg`.
 _text = json.dumps(config, indent=1, sort_keys=True)
-_cfg_file = Path(CONFIG_JSON)
-if not _cfg_file.exists() or _cfg_file.read_text() != _text:
-    _cfg_file.parent.mkdir(parents=True, exist_ok=True)
-    _cfg_file.write_text(_text)
+CONFIG_JSON = f"{R}/configs/{hashlib.sha256(_text.encode()).hexdigest()}.json"
+if not Path(CONFIG_JSON).exists():
+    Path(CONFIG_JSON).parent.mkdir(parents=True, exist_ok=True)
+    _tmp = Path(f"{CONFIG_JSON}.{os.getpid()}.tmp")
+    _tmp.write_text(_text)
+    _tmp.replace(CONFIG_JSON)
+os.environ["ADASEG_CONFIG"] = CONFIG_JSON
 
 
 def sections(*keys, datasets=()):
@@ -91,7 +97,7 @@ def variant_flag(*names):
         variant = name.partition("+")[2]
         if variant and resolve_variant(config, variant) is None:
             raise ValueError(f"unknown variant '{variant}' in '{name}' (adaseg.ablations or config 'variants')")
-        flags += [f"--variant {variant}"] if variant else []
+        flags += [f"--variant {shlex.quote(variant)}"] if variant else []
     return " ".join(flags)
 
 
@@ -205,7 +211,7 @@ def image_features(w):
 
 
 def feature_flags(wildcards, input):
-    return " ".join(f"--{domain}-features {input[domain]}" for domain in ("source", "target") if domain in input.keys())
+    return " ".join(f"--{domain}-features {shlex.quote(input[domain])}" for domain in ("source", "target") if domain in input.keys())
 
 
 def superpixel_inputs(w):
@@ -232,7 +238,7 @@ def finetune_inputs(w):
 
 def semi_flags(wildcards, input):
     keys = input.keys()
-    return f"--target-anchors {input.anchors} --pseudo-labels {input.pseudo}" if "anchors" in keys else ""
+    return f"--target-anchors {shlex.quote(input.anchors)} --pseudo-labels {shlex.quote(input.pseudo)}" if "anchors" in keys else ""
 
 
 def table_inputs(wildcards):

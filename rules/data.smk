@@ -5,14 +5,13 @@ rule synth:
     output:
         directory(f"{PROXY_DIR}/{{dataset}}"),
     params:
-        config=CONFIG_JSON,
         cfg=lambda wc: sections("proxy", datasets=[wc.dataset]),
     log:
         f"{LOGS}/synth/{{dataset}}.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg synth --config {params.config} --dataset {wildcards.dataset} --out {output} 2> {log}"
+        "adaseg synth --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --out {output:q} 2> {log:q}"
 
 
 # Decoded-sample cache (datasets.<name>.cache: true): every image of a split decoded and resized
@@ -25,7 +24,6 @@ rule cache_dataset:
     wildcard_constraints:
         split="train|val|test",
     params:
-        config=CONFIG_JSON,
         cfg=lambda wc: sections(datasets=[wc.dataset]),
     log:
         f"{LOGS}/cache/{{dataset}}_{{split}}.log",
@@ -34,5 +32,5 @@ rule cache_dataset:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg cache --config {params.config} --dataset {wildcards.dataset} --split {wildcards.split} "
-        "--out {output} 2> {log}"
+        "adaseg cache --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --split {wildcards.split:q} "
+        "--out {output:q} 2> {log:q}"

@@ -9,7 +9,6 @@ rule evaluate:
         f"{R}/{{source}}/eval/{{model}}.json",
     params:
         launch=launch(),
-        config=CONFIG_JSON,
         target=TARGET,
         cfg=sections("evaluation", "features", datasets=[TARGET]) + PRECISION,
     threads: config["threads"]
@@ -23,5 +22,5 @@ rule evaluate:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} evaluate --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
-        "--target {params.target} --out {output} 2> {log}"
+        "{params.launch} evaluate --config \"$ADASEG_CONFIG\" --threads {threads} --checkpoint {input.checkpoint:q} "
+        "--target {params.target:q} --out {output:q} 2> {log:q}"

@@ -9,7 +9,6 @@ rule features:
         f"{R}/{{source}}/features/{{model}}/{{domain}}.h5",
     params:
         launch=launch(),
-        config=CONFIG_JSON,
         dataset=domain_dataset,
         cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]) + PRECISION,
     threads: config["threads"]
@@ -23,8 +22,8 @@ rule features:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
-        "--dataset {params.dataset} --split train --mode {wildcards.domain} --out {output} 2> {log}"
+        "{params.launch} features --config \"$ADASEG_CONFIG\" --threads {threads} --checkpoint {input.checkpoint:q} "
+        "--dataset {params.dataset:q} --split train --mode {wildcards.domain:q} --out {output:q} 2> {log:q}"
 
 
 rule superpixels:
@@ -33,7 +32,6 @@ rule superpixels:
     output:
         f"{R}/superpixels/{{dataset}}.h5",
     params:
-        config=CONFIG_JSON,
         cfg=lambda wc: sections("d2ada", datasets=[wc.dataset]),
     log:
         f"{LOGS}/superpixels/{{dataset}}.log",
@@ -42,7 +40,7 @@ rule superpixels:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg superpixels --config {params.config} --dataset {wildcards.dataset} --out {output} 2> {log}"
+        "adaseg superpixels --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --out {output:q} 2> {log:q}"
 
 
 rule region_features:
@@ -54,7 +52,6 @@ rule region_features:
         f"{R}/{{source}}/regions/{{model}}/{{domain}}.h5",
     params:
         launch=launch(),
-        config=CONFIG_JSON,
         dataset=domain_dataset,
         cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]) + PRECISION,
     threads: config["threads"]
@@ -68,5 +65,5 @@ rule region_features:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} region-features --config {params.config} --threads {threads} --checkpoint {input.checkpoint} "
-        "--dataset {params.dataset} --superpixels {input.superpixels} --out {output} 2> {log}"
+        "{params.launch} region-features --config \"$ADASEG_CONFIG\" --threads {threads} --checkpoint {input.checkpoint:q} "
+        "--dataset {params.dataset:q} --superpixels {input.superpixels:q} --out {output:q} 2> {log:q}"

@@ -21,7 +21,6 @@ rule figure:
         figure="|".join(FIGURES),
     params:
         launch=launch(),
-        config=CONFIG_JSON,
         prefix=lambda wc, output: output.png[: -len(".png")],
         item_flags=lambda wc: " ".join(f"--item {shlex.quote(f'{k}={p}')}" for k, p in figure_items(wc.figure)),
         title=lambda wc: figure(wc.figure).title,
@@ -38,8 +37,8 @@ rule figure:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} figure --config {params.config} --threads {threads} --name {wildcards.figure} {params.item_flags} "
-        "--out-prefix {params.prefix} 2> {log}"
+        "{params.launch} figure --config \"$ADASEG_CONFIG\" --threads {threads} --name {wildcards.figure:q} {params.item_flags} "
+        "--out-prefix {params.prefix:q} 2> {log:q}"
 
 
 # one target per figure: `snakemake --cores all <name>`

@@ -12,7 +12,6 @@ rule finetune:
         f"{FTR}.pt",
     params:
         launch=launch(True),
-        config=CONFIG_JSON,
         target=TARGET,
         objective=lambda wc: objective(wc.objective).name,
         semi=semi_flags,
@@ -30,10 +29,10 @@ rule finetune:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} finetune --config {params.config:q} {params.variant} --threads {threads} "
-        "--objective {params.objective} --init {input.init:q} --selection {input.selection:q} {params.semi} "
-        "--source {wildcards.source:q} --target {params.target:q} --round {wildcards.round} "
-        "--rounds {wildcards.rounds} --out {output:q} 2> {log:q}"
+        "{params.launch} finetune --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} "
+        "--objective {params.objective:q} --init {input.init:q} --selection {input.selection:q} {params.semi} "
+        "--source {wildcards.source:q} --target {params.target:q} --round {wildcards.round:q} "
+        "--rounds {wildcards.rounds:q} --out {output:q} 2> {log:q}"
 
 
 rule target_anchors:
@@ -42,7 +41,6 @@ rule target_anchors:
     output:
         f"{R}/{{source}}/target_anchors/{{model}}.npz",
     params:
-        config=CONFIG_JSON,
         variant=lambda wc: variant_flag(*model_variants(wc.model)),
         cfg=lambda wc: sections("seed", "mada") + variant_overrides(*model_variants(wc.model)),
     log:
@@ -52,7 +50,7 @@ rule target_anchors:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg target-anchors --config {params.config:q} {params.variant} --features {input:q} --out {output:q} 2> {log:q}"
+        "adaseg target-anchors --config \"$ADASEG_CONFIG\" {params.variant} --features {input:q} --out {output:q} 2> {log:q}"
 
 
 rule pseudo_labels:
@@ -63,7 +61,6 @@ rule pseudo_labels:
         f"{R}/{{source}}/pseudo_labels/{{model}}.h5",
     params:
         launch=launch(),
-        config=CONFIG_JSON,
         target=TARGET,
         variant=lambda wc: variant_flag(*model_variants(wc.model)),
         cfg=lambda wc: sections("mada", "features", datasets=[TARGET]) + PRECISION
@@ -79,5 +76,5 @@ rule pseudo_labels:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} pseudo-labels --config {params.config:q} {params.variant} --threads {threads} "
+        "{params.launch} pseudo-labels --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} "
         "--checkpoint {input.checkpoint:q} --target {params.target:q} --out {output:q} 2> {log:q}"

@@ -14,7 +14,6 @@ rule select_image:
     wildcard_constraints:
         strategy=variant_strategy("image"),
     params:
-        config=CONFIG_JSON,
         target=TARGET,
         features=feature_flags,
         strategy=lambda wc: strategy(wc.strategy).name,
@@ -28,7 +27,7 @@ rule select_image:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select --config {params.config:q} {params.variant} --strategy {params.strategy} "
+        "adaseg select --config \"$ADASEG_CONFIG\" {params.variant} --strategy {params.strategy:q} "
         "--target {params.target:q} --budget {wildcards.budget:q} {params.features} "
         "--scores-out {output.scores:q} --out {output.selection:q} 2> {log:q}"
 
@@ -45,10 +44,9 @@ rule select_regions:
         strategy=variant_strategy("model"),
     params:
         launch=launch(),
-        config=CONFIG_JSON,
         target=TARGET,
         per_round=per_round_budget,
-        previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
+        previous=lambda wc, input: f"--previous-masks {shlex.quote(input.previous[0])}" if input.previous else "",
         strategy=lambda wc: strategy(wc.strategy).name,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
         cfg=lambda wc: sections("seed", "ripu", "mcu", "features", datasets=[TARGET])
@@ -65,9 +63,9 @@ rule select_regions:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} select-regions --config {params.config:q} {params.variant} --threads {threads} "
-        "--strategy {params.strategy} --checkpoint {input.checkpoint:q} --target {params.target:q} "
-        "--budget {params.per_round} --round {wildcards.round} --rounds {wildcards.rounds} {params.previous} "
+        "{params.launch} select-regions --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} "
+        "--strategy {params.strategy:q} --checkpoint {input.checkpoint:q} --target {params.target:q} "
+        "--budget {params.per_round:q} --round {wildcards.round:q} --rounds {wildcards.rounds:q} {params.previous} "
         "--masks-out {output.masks:q} --out {output.selection:q} 2> {log:q}"
 
 
@@ -82,10 +80,9 @@ rule select_superpixels:
     wildcard_constraints:
         strategy=variant_strategy("superpixel"),
     params:
-        config=CONFIG_JSON,
         per_round=per_round_budget,
-        regions=lambda wc, input: " ".join(f"--{k.replace('_', '-')} {input[k]}" for k in input.keys() if k.endswith("_regions")),
-        previous=lambda wc, input: f"--previous-masks {input.previous}" if input.previous else "",
+        regions=lambda wc, input: " ".join(f"--{k.replace('_', '-')} {shlex.quote(input[k])}" for k in input.keys() if k.endswith("_regions")),
+        previous=lambda wc, input: f"--previous-masks {shlex.quote(input.previous[0])}" if input.previous else "",
         strategy=lambda wc: strategy(wc.strategy).name,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
         cfg=lambda wc: sections("seed", "d2ada") + variant_overrides(wc.strategy, wc.objective),
@@ -96,7 +93,7 @@ rule select_superpixels:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-superpixels --config {params.config:q} {params.variant} --strategy {params.strategy} "
-        "{params.regions} --superpixels {input.superpixels:q} --round {wildcards.round} "
-        "--source {wildcards.source:q} --budget {params.per_round} {params.previous} --gmm-out {output.gmm:q} "
+        "adaseg select-superpixels --config \"$ADASEG_CONFIG\" {params.variant} --strategy {params.strategy:q} "
+        "{params.regions} --superpixels {input.superpixels:q} --round {wildcards.round:q} "
+        "--source {wildcards.source:q} --budget {params.per_round:q} {params.previous} --gmm-out {output.gmm:q} "
         "--masks-out {output.masks:q} --out {output.selection:q} 2> {log:q}"

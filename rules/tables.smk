@@ -23,7 +23,6 @@ rule table:
     wildcard_constraints:
         table="|".join(TABLES),
     params:
-        config=CONFIG_JSON,
         prefix=lambda wc, output: output.csv[: -len(".csv")],
         rows=lambda wc: " ".join(f"--row {shlex.quote(f'{k}={v}')}" for k, v in table_inputs(wc).items()),
         title=lambda wc: table_title(wc.table),
@@ -32,7 +31,7 @@ rule table:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg table --config {params.config:q} --name {wildcards.table:q} {params.rows} "
+        "adaseg table --config \"$ADASEG_CONFIG\" --name {wildcards.table:q} {params.rows} "
         "--out-prefix {params.prefix:q} 2> {log:q}"
 
 
@@ -60,12 +59,11 @@ rule report:
     params:
         python=sys.executable,
         snakefile=workflow.main_snakefile,
-        config=CONFIG_JSON,
         targets=" ".join(shlex.quote(p) for p in REPORT_INPUTS),
     log:
         f"{LOGS}/report.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.python:q} -m snakemake --snakefile {params.snakefile:q} --configfile {params.config:q} --nolock "
+        "{params.python:q} -m snakemake --snakefile {params.snakefile:q} --configfile \"$ADASEG_CONFIG\" --nolock "
         "--report {output:q} {params.targets} 2> {log:q}"

@@ -9,7 +9,6 @@ rule warmup:
         f"{R}/{{source}}/warmup/{{kind}}.pt",
     params:
         launch=launch(True),
-        config=CONFIG_JSON,
         target=TARGET,
         cfg=lambda wc: sections("seed", "model", "train", "warmup", datasets=[wc.source, TARGET]),
     threads: config["threads"]
@@ -23,5 +22,5 @@ rule warmup:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} warmup --config {params.config} --threads {threads} --kind {wildcards.kind} "
-        "--source {wildcards.source} --target {params.target} --out {output} 2> {log}"
+        "{params.launch} warmup --config \"$ADASEG_CONFIG\" --threads {threads} --kind {wildcards.kind:q} "
+        "--source {wildcards.source:q} --target {params.target:q} --out {output:q} 2> {log:q}"
