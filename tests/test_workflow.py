@@ -172,3 +172,25 @@ def test_table_figure_and_report_targets(dvc_workspace):
     for name in cfg["report"]["figures"]:
         assert f"{name}.png" in report, name
     assert "table1_gta.html" in report and "Drawn from the files listed" in report
+
+
+@pytest.mark.slow
+def test_config_is_frozen_per_invocation(tmp_path):
+    """Each invocation writes its config to its own content-addressed snapshot and its jobs read
+    that one ($ADASEG_CONFIG): a second invocation with another seed (here a dry run) writes another
+    file and leaves the first untouched, and the jobs' commands name no shared config file."""
+    work = workflow_copy(tmp_path / "work")
+    smk = [sys.executable, "-m", "snakemake", "--cores", "1", "--dry-run", "--printshellcmds", "table1_gta"]
+    first = subprocess.run(smk, cwd=work, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    snapshots = sorted((work / "results" / "configs").glob("*.json"))
+    assert len(snapshots) == 1
+    before = snapshots[0].read_bytes()
+    assert json.loads(before)["seed"] == 0
+    second = subprocess.run(smk + ["--config", "seed=7"], cwd=work, env=cli_env(), capture_output=True, text=True,
+                            timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    after = sorted((work / "results" / "configs").glob("*.json"))
+    assert len(after) == 2 and snapshots[0].read_bytes() == before
+    assert {json.loads(p.read_text())["seed"] for p in after} == {0, 7}
+    assert '--config "$ADASEG_CONFIG"' in first.stdout and "config.json" not in first.stdout
