@@ -60,3 +60,78 @@ def test_sweep_variant_applies_to_config(tiny):
     assert cfg["mada"]["source_anchors"] == 3  # the base config is not modified
     with pytest.raises(ValueError, match="unknown variant"):
         apply_variant(cfg, "src_anchors_x")
+
+
+def _variants_used(cfg) -> set[str]:
+    """Every variant name (after '+') in the runs of every table and the inputs of every figure."""
+    import re
+
+    from adaseg.registry import FIGURES, TABLES, Scale
+
+    scale = Scale.from_config(cfg)
+    paths = [run for t in TABLES.values() for run in t.runs_at(scale).values()]
+    paths += [path for f in FIGURES.values() for _, path in f.items(scale)]
+    return {m for p in paths for m in re.findall(r"\+([A-Za-z0-9_]+)", p)}
+
+
+@pytest.mark.parametrize("config", ["config.yaml", "configs/paper_gta5.yaml", "tests/tiny.yaml"])
+def test_every_built_in_variant_and_sweep_point_validates(config):
+    """Each paper variant and every variant the tables and figures run (sweep points included)
+    passes the strict schema, key by key before merging and merged over the shipped config."""
+    from adaseg.ablations import PAPER_VARIANTS, resolve_variant
+    from adaseg.config import apply_variant, check_overrides
+
+    base = load_config(ROOT / config)
+    used = _variants_used(base)
+    assert used, "the registry runs no variant?"
+    for name in sorted(set(PAPER_VARIANTS) | used):
+        overrides = resolve_variant(base, name)
+        assert overrides is not None, name
+        check_overrides(name, overrides)
+        merged = apply_variant(base, name)
+        for section, values in overrides.items():
+            for key, value in values.items():
+                assert merged[section][key] == value, (name, section, key)
+
+
+def test_schema_is_strict_and_valid():
+    """Every object of the schema refuses unknown keys; a variant may set exactly the top-level
+    sections (not `variants`); the schema is valid JSON Schema 2020-12."""
+    import jsonschema
+
+    from adaseg.config import schema
+
+    s = schema()
+    jsonschema.Draft202012Validator.check_schema(s)
+    loose = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "additionalProperties" not in node and "propertyNames" not in node:
+                loose.append(".".join(path))
+            for k, v in node.items():
+                walk(v, [*path, str(k)])
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, [*path, str(i)])
+
+    walk(s, [])
+    assert not loose, loose
+    sections = s["properties"]["variants"]["additionalProperties"]["propertyNames"]["enum"]
+    assert sorted(sections) == sorted(k for k in s["properties"] if k != "variants")
+
+
+def test_snakemake_validation_fills_the_same_defaults():
+    """The Snakefile validates with the same schema (snakemake.utils.validate, defaults filled):
+    it accepts the shipped configs and fills in what load_config fills in; it refuses unknown keys."""
+    snakemake_utils = pytest.importorskip("snakemake.utils")
+    from adaseg.config import SCHEMA_PATH
+
+    for path in [ROOT / "config.yaml", ROOT / "tests" / "tiny.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
+        cfg = yaml.safe_load(path.read_text())
+        snakemake_utils.validate(cfg, str(SCHEMA_PATH))
+        assert cfg == load_config(path), path
+    bad = yaml.safe_load((ROOT / "config.yaml").read_text())
+    bad["train"]["aux_wieght"] = 0.1
+    with pytest.raises(Exception, match="aux_wieght"):
+        snakemake_utils.validate(bad, str(SCHEMA_PATH))

@@ -53,12 +53,53 @@ def test_greedy_ra_picks_do_not_overlap_and_respect_budget():
 
 
 def test_greedy_never_takes_labelled_pixels():
-    score = np.zeros((5, 9))
+    # 13 columns: the earlier pick at (2, 2) blocks columns 0-4 (2k) and (2, 6) columns 4-8
+    score = np.zeros((5, 13))
     score[2, 2], score[2, 6] = 3.0, 1.0
-    labelled = np.zeros((5, 9), bool)
+    labelled = np.zeros((5, 13), bool)
     labelled[2, 2] = True
     mask, picks = greedy_picks(score, k=1, mode="PA", budget=2, labelled=labelled)
     assert (2, 2) not in picks and not (mask & labelled).any() and mask.sum() == 2
     # PA: neighbourhoods of picks never overlap (centres more than 2k apart)
     (a, b), (c, d) = picks
     assert max(abs(a - c), abs(b - d)) > 2
+
+
+def _chebyshev(a, b):
+    return max(abs(a[0] - b[0]), abs(a[1] - b[1]))
+
+
+@pytest.mark.parametrize("mode", ["RA", "PA"])
+def test_later_rounds_keep_the_earlier_rounds_blocked(mode):
+    """RIPU: selected regions and the neighbourhoods of selected pixels never overlap, across rounds too
+    (the official code keeps the blocked area of every earlier pick): a centre within 2k of a centre of
+    an earlier round is never picked, although none of its own pixels is labelled."""
+    k = 1
+    score1 = np.zeros((7, 12))
+    score1[3, 3] = 5.0
+    m1, p1 = greedy_picks(score1, k, mode, budget=9 if mode == "RA" else 1)
+    assert p1 == [(3, 3)]
+    score2 = np.zeros((7, 12))
+    score2[3, 5], score2[3, 6] = 5.0, 4.0   # (3, 5): 2k from (3, 3), its square would touch round 1's
+    m2, p2 = greedy_picks(score2, k, mode, budget=9 if mode == "RA" else 1, labelled=m1)
+    assert p2 == [(3, 6)] and not (m2 & m1).any()
+
+
+@pytest.mark.parametrize("mode,k", [("RA", 1), ("RA", 2), ("PA", 1), ("PA", 2)])
+def test_two_rounds_never_overlap(mode, k):
+    """Random maps, two rounds: no window of round 2 touches a pixel of round 1 and no two centres of
+    different rounds are within 2k (borders included); within a round the rule is unchanged."""
+    rng = np.random.default_rng(k)
+    for _ in range(10):
+        h, w = 13, 21
+        unit = (2 * k + 1) ** 2 if mode == "RA" else 1
+        m1, p1 = greedy_picks(rng.random((h, w)), k, mode, budget=3 * unit)
+        m2, p2 = greedy_picks(rng.random((h, w)), k, mode, budget=3 * unit, labelled=m1)
+        assert p1 and p2 and not (m1 & m2).any()
+        for a in p2:
+            assert all(_chebyshev(a, b) > 2 * k for b in p1)
+            if mode == "RA":
+                i, j = a
+                assert not m1[max(i - k, 0):i + k + 1, max(j - k, 0):j + k + 1].any()
+        for p in (p1, p2):
+            assert all(_chebyshev(a, b) > 2 * k for n, a in enumerate(p) for b in p[:n])

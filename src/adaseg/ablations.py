@@ -88,6 +88,13 @@ def all_variants(cfg: dict) -> dict[str, dict]:
 
 
 def resolve_variant(cfg: dict, name: str) -> dict | None:
-    """The overrides of variant `name` (named, from config, or a sweep point); None if unknown."""
+    """The overrides of variant `name` (named, from config, or a sweep point), checked against the
+    config schema (adaseg.config.check_overrides: a key the schema does not define or a bad value
+    raises a ConfigError naming the variant and the key); None if unknown."""
+    from .config import check_overrides
+
     named = all_variants(cfg)
-    return named[name] if name in named else _sweep_overrides(name)
+    overrides = named[name] if name in named else _sweep_overrides(name)
+    if overrides is not None:
+        check_overrides(name, overrides, in_config=name in (cfg.get("variants") or {}))
+    return overrides

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from .data.datasets import open_dataset, read_label
 from .data.labels import IGNORE, LABEL_SPACES, SYNTHIA13_DROPPED
 from .data.loader import to_tensor
+from .errors import ConfigError
 from .features import iterate_images
 from .io import write_json
 from .models import upsample
@@ -48,9 +49,12 @@ def summarize(conf: np.ndarray, label_space: str) -> dict:
 
 def eval_label(ds, i: int, resolution) -> np.ndarray:
     """Ground truth of image i at the evaluation resolution: the label file's own size ('native',
-    e.g. Cityscapes 2048x1024, whatever the dataset's training `resize`) or [H, W] (nearest)."""
+    e.g. Cityscapes 2048x1024, whatever the dataset's training `resize`) or [H, W] (nearest). A label
+    whose size is not its image's raises adaseg.data.datasets.DatasetReadError naming both files
+    (the prediction would otherwise be stretched onto it)."""
     size = None if resolution == "native" else tuple(resolution)
-    return read_label(ds.samples[i].label, ds.kind, ds.label_space, size)
+    s = ds.samples[i]
+    return read_label(s.label, ds.kind, ds.label_space, size, s.image, ds.raw_size(i))
 
 
 def class_probabilities(model, x: torch.Tensor, size, flip: bool) -> torch.Tensor:
@@ -75,6 +79,9 @@ def evaluate(cfg: dict, checkpoint: str, target: str, out: str, threads: int | N
     The network reads each image at the dataset's resize; its logits are upsampled to the label
     at `evaluation.resolution` (default the label file's own size, as the papers evaluate)."""
     ecfg = cfg["evaluation"]
+    if ecfg["split"] == "train" and not ecfg.get("allow_train"):
+        raise ConfigError("evaluation.split: 'train' scores the model on the target images it was adapted on "
+                          "(not a held-out result); set evaluation.split: val, or evaluation.allow_train: true")
     model, meta, rt = inference_model(cfg, checkpoint, threads)
     space, ncls = meta["label_space"], meta["num_classes"]
     ds = open_dataset(cfg, target, ecfg["split"], space)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputFileError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -41,15 +43,108 @@ def write_json(path: str | Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
-def read_json(path: str | Path):
-    return json.loads(Path(path).read_text())
+class MissingInputError(InputFileError, FileNotFoundError):
+    """An input file an earlier stage writes does not exist."""
+
+
+# the stage that writes each kind of file, by a part of its path (for the fix in error messages)
+_WRITERS = (
+    ("masks.h5", "the selection rule that writes it (select_regions: `adaseg select-regions`, or select_superpixels: "
+                 "`adaseg select-superpixels`)"),
+    ("selection.json", "the selection rule that writes it (select_image, select_regions or select_superpixels)"),
+    ("/features/", "rule features (`adaseg features`)"),
+    ("/regions/", "rule region_features (`adaseg region-features`)"),
+    ("/cache/", "rule cache_dataset (`adaseg cache`)"),
+    ("/superpixels/", "rule superpixels (`adaseg superpixels`)"),
+    ("/pseudo_labels/", "rule pseudo_labels (`adaseg pseudo-labels`)"),
+    ("/eval/", "rule evaluate (`adaseg evaluate`)"),
+)
+
+
+def writer_of(path: str | Path) -> str:
+    """The rule / command that writes a file of the pipeline, guessed from its path."""
+    text = "/" + Path(path).as_posix()
+    for part, writer in _WRITERS:
+        if (part in text) if part.startswith("/") else Path(path).name == part:
+            return writer
+    return "the pipeline stage that writes it"
+
+
+def rebuild_hint(path, writer: str | None = None) -> str:
+    """'rebuild it with <writer>: `snakemake --cores 1 <path>`' (writer guessed from the path if None)."""
+    import shlex
+
+    return f"rebuild it with {writer or writer_of(path)}: `snakemake --cores 1 {shlex.quote(str(path))}`"
+
+
+def _missing_or_empty(path: Path, kind: str, writer: str | None) -> InputFileError | None:
+    """The error for a path that is missing, a folder or an empty file; None for a non-empty file."""
+    if path.is_dir():
+        return InputFileError(f"{kind} '{path}' is a folder, not a file; fix the path or {rebuild_hint(path, writer)}")
+    if not path.is_file():
+        return MissingInputError(f"{kind} '{path}' does not exist; fix the path or {rebuild_hint(path, writer)}")
+    if path.stat().st_size == 0:
+        return InputFileError(f"{kind} '{path}' is empty (0 bytes); delete it and {rebuild_hint(path, writer)}")
+    return None
+
+
+def read_json(path: str | Path, writer: str | None = None):
+    """A JSON file an earlier stage wrote (selection lists, evaluations, tables' metrics); a missing,
+    empty, truncated or non-JSON file raises InputFileError naming it and its writer (`writer`, or
+    guessed from the path)."""
+    path = Path(path)
+    err = _missing_or_empty(path, "JSON file", writer)
+    if err is not None:
+        raise err
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        problem = "is not JSON text (binary content)"
+    except json.JSONDecodeError as e:
+        problem = f"is truncated or not valid JSON (line {e.lineno} column {e.colno}: {e.msg})"
+    raise InputFileError(f"JSON file '{path}' {problem}; delete it and {rebuild_hint(path, writer)}")
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+@contextlib.contextmanager
+def open_h5(path: str | Path, kind: str = "HDF5 file", need: tuple[str, ...] = (), writer: str | None = None):
+    """`with open_h5(path, kind, need) as h5`: an HDF5 file an earlier stage wrote, open read-only.
+    A missing, empty, truncated or non-HDF5 file, or one without the datasets in `need` (a file of
+    another kind), raises InputFileError naming the file and the rule / command that writes it."""
+    import h5py
+
+    path = Path(path)
+    err = _missing_or_empty(path, kind, writer)
+    if err is not None:
+        raise err
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        problem = ("is truncated or damaged (an HDF5 header but the file cannot be opened)" if head == _HDF5_SIGNATURE
+                   else f"is not an HDF5 file ({path.stat().st_size} bytes without the HDF5 signature)")
+        raise InputFileError(f"{kind} '{path}' {problem}; delete it and {rebuild_hint(path, writer)}") from None
+    with h5:
+        missing = [n for n in need if n not in h5]
+        if missing:
+            raise InputFileError(
+                f"{kind} '{path}' is a foreign {kind}: an HDF5 file without {', '.join(repr(n) for n in missing)} "
+                f"(it holds {', '.join(h5.keys()) or 'nothing'}); point to the right file, or delete it and "
+                f"{rebuild_hint(path, writer)}")
+        yield h5
 
 
 def save_torch(path: str | Path, obj) -> None:
+    """torch.save `obj` to `path` atomically, byte-identical for the same object: torch names the
+    archive's root folder after the file it is given (here the random temporary name), but 'archive'
+    for a file object, so the archive goes through one."""
     import torch  # imported here: the jobs that only read HDF5 and JSON files do not load torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def save_npz(path: str | Path, **arrays) -> None:
@@ -64,7 +159,12 @@ def write_ids(h5, ids) -> None:
 
 
 def read_ids(h5) -> list[str]:
-    """The 'ids' dataset of an open HDF5 file written by this package, as str."""
+    """The 'ids' dataset of an open HDF5 file written by this package, as str (InputFileError naming
+    the file when it has none: a file of another kind)."""
+    if "ids" not in h5:
+        raise InputFileError(f"'{h5.filename}' is an HDF5 file without image 'ids' (it holds "
+                             f"{', '.join(h5.keys()) or 'nothing'}), so this package did not write it; "
+                             f"pass the file the pipeline writes, or delete it and {rebuild_hint(h5.filename, None)}")
     return [s.decode() if isinstance(s, bytes) else s for s in h5["ids"][:]]
 
 
@@ -103,33 +203,69 @@ def plane(dset, i: int):
 
 
 def load_torch(path: str | Path):
+    """The object of a torch file written by `save_torch` (tensors and plain containers only:
+    weights_only=True), on the CPU. A file that is missing, empty, cut short, not a torch archive or
+    holding other objects raises adaseg.errors.CheckpointError (one line, without torch's advice)."""
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    from .errors import CheckpointError
+
+    path = Path(path)
+    rerun = "rerun the stage that wrote it (adaseg warmup / adaseg finetune)"
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"checkpoint '{path}' {what}; run the stage that writes it (adaseg warmup / adaseg "
+                              "finetune) first or fix the path")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"checkpoint '{path}' is empty (0 bytes); delete it and {rerun}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's messages span lines and advise weights_only=False: replace them
+        with open(path, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"
+        if not zipped:
+            problem = f"is not a torch checkpoint ({size} bytes without a torch zip archive header)"
+        elif isinstance(e, pickle.UnpicklingError):
+            raise CheckpointError(f"checkpoint '{path}' holds objects other than tensors and plain containers, "
+                                  "so adaseg did not write it; point to a checkpoint written by adaseg warmup "
+                                  "or adaseg finetune") from None
+        else:
+            problem = f"is truncated or damaged ({size} bytes, not a complete torch zip archive)"
+        raise CheckpointError(f"checkpoint '{path}' {problem}; delete it and {rerun}") from None
 
 
 def read_features(path: str | Path, name: str = "features") -> tuple[list[str], np.ndarray]:
     """(ids, per-image rows of dataset `name`, flattened to (N, -1)) of a feature dump. Float rows
     come back as float32, read straight into one array (no float64 copy); integer ones as stored."""
-    import h5py
-
-    with h5py.File(path, "r") as h5:
-        if name not in h5:
-            raise KeyError(f"'{path}' has no '{name}' (it holds {', '.join(h5.keys())})")
+    with open_h5(path, "feature dump", ("ids", name)) as h5:
         ids = read_ids(h5)
         d = h5[name]
-        f = d.astype(np.float32)[()] if d.dtype.kind == "f" else d[()]
+        try:
+            f = d.astype(np.float32)[()] if d.dtype.kind == "f" else d[()]
+        except OSError:
+            raise InputFileError(f"feature dump '{path}' is truncated or damaged (its '{name}' rows cannot be read); "
+                                 f"delete it and {rebuild_hint(path, None)}") from None
+    if len(ids) == 0 or f.shape[0] != len(ids):
+        raise InputFileError(f"feature dump '{path}' holds {f.shape[0]} rows of '{name}' for {len(ids)} image ids "
+                             f"(a dump cut short or of another kind); delete it and {rebuild_hint(path, None)}")
     return ids, f.reshape(len(ids), -1)
 
 
 @contextlib.contextmanager
 def open_masks(path: str | Path):
     """`with open_masks(path) as (ids, masks)`: the image ids and the 'masks' dataset of a
-    selection's masks.h5, open for the block. Read image i's mask with `plane(masks, i)`."""
-    import h5py
-
-    with h5py.File(path, "r") as h5:
-        yield read_ids(h5), h5["masks"]
+    selection's masks.h5, open for the block. Read image i's mask with `plane(masks, i)`. A missing,
+    truncated or non-HDF5 file, or a foreign masks file (an HDF5 file without 'masks' / 'ids', or
+    with a mask count other than its id count) raises InputFileError naming it and its writer."""
+    with open_h5(path, "masks file", ("ids", "masks"), writer_of("masks.h5")) as h5:
+        ids, masks = read_ids(h5), h5["masks"]
+        if masks.ndim != 3 or masks.shape[0] != len(ids):
+            raise InputFileError(f"masks file '{path}' is a foreign masks file: 'masks' of shape {masks.shape} "
+                                 f"for {len(ids)} image ids; delete it and {rebuild_hint(path, writer_of('masks.h5'))}")
+        yield ids, masks
 
 
 class ProcessLocalH5:
@@ -146,7 +282,12 @@ class ProcessLocalH5:
         import h5py
 
         if self._pid != os.getpid():
-            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
+            try:
+                self._h5 = h5py.File(self.path, "r")
+            except OSError:
+                raise InputFileError(f"'{self.path}' cannot be opened as HDF5 (missing, truncated or replaced while "
+                                     f"in use); delete it and {rebuild_hint(self.path, None)}") from None
+            self._pid = os.getpid()
         return self._h5
 
     def close(self) -> None:

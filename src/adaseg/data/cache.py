@@ -11,13 +11,18 @@ its cache.
 """
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
-from ..io import ProcessLocalH5, atomic_path, create_planes, plane, read_ids, write_ids, write_plane
+from ..errors import InputFileError
+from ..io import (MissingInputError, ProcessLocalH5, atomic_path, create_planes, open_h5, plane, read_ids,
+                  rebuild_hint, write_ids, write_plane)
+
+CACHE_WRITER = "rule cache_dataset (`adaseg cache`)"
 
 
 def cache_path(cfg: dict, name: str, split: str) -> Path:
@@ -46,26 +51,29 @@ class CachedSamples:
 
     def __init__(self, path: str | Path, ids: list[str], resize, label_space: str):
         self.path = Path(path)
+        rebuild = f"delete it and {rebuild_hint(self.path, CACHE_WRITER)}"
         if not self.path.is_file():
-            raise FileNotFoundError(
-                f"decoded-sample cache '{self.path}' is missing: build it with "
-                f"`snakemake --cores 1 {self.path}` (rule cache_dataset), or set cache: false for this dataset")
-        try:
-            with h5py.File(self.path, "r") as h5:
+            raise MissingInputError(
+                f"decoded-sample cache '{self.path}' is missing: build it with {CACHE_WRITER}: "
+                f"`snakemake --cores 1 {shlex.quote(str(self.path))}`, or set cache: false for this dataset")
+        with open_h5(self.path, "decoded-sample cache", ("ids", "sizes", "images", "labels"), CACHE_WRITER) as h5:
+            try:
                 cached_ids = read_ids(h5)
                 self.sizes = [tuple(int(v) for v in s) for s in h5["sizes"][:]]
                 stored_resize = list(h5.attrs["resize"])
                 self.label_space = str(h5.attrs["label_space"])
-        except (OSError, KeyError) as e:
-            raise ValueError(f"'{self.path}' is not a readable sample cache ({e}); delete it and rebuild") from e
+            except (OSError, KeyError) as e:
+                raise InputFileError(f"decoded-sample cache '{self.path}' is not readable "
+                                     f"({' '.join(str(e).split())}); {rebuild}") from None
         if cached_ids != list(ids):
-            raise ValueError(f"sample cache '{self.path}' lists other images than the dataset folder "
-                             f"(stale cache): delete it and rebuild")
+            raise InputFileError(f"decoded-sample cache '{self.path}' lists other images than the dataset folder "
+                                 f"({len(cached_ids)} cached, {len(ids)} in the folder: a stale cache); {rebuild}")
         if stored_resize != (list(resize) if resize else []):
-            raise ValueError(f"sample cache '{self.path}' was written at resize {stored_resize or None}, "
-                             f"the config asks for {list(resize) if resize else None}: delete it and rebuild")
+            raise InputFileError(f"decoded-sample cache '{self.path}' was written at resize {stored_resize or None}, "
+                                 f"the config asks for {list(resize) if resize else None}; {rebuild}")
         if self.label_space != label_space and not (self.label_space == "cityscapes19" and label_space == "synthia16"):
-            raise ValueError(f"sample cache '{self.path}' holds {self.label_space} labels, not {label_space}")
+            raise InputFileError(f"decoded-sample cache '{self.path}' holds {self.label_space} labels, not "
+                                 f"{label_space}; {rebuild}")
         self._file = ProcessLocalH5(self.path)
 
     def image(self, i: int) -> np.ndarray:

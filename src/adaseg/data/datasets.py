@@ -4,8 +4,6 @@ The proxy benchmark is written in exactly these layouts, so one reader serves bo
 """
 from __future__ import annotations
 
-from ..errors import DatasetError
-
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..errors import DatasetError
 from . import labels as L
 
 LAYOUTS = {
@@ -28,7 +27,14 @@ class DatasetLayoutError(DatasetError, FileNotFoundError):
 
 
 class DatasetReadError(DatasetError, ValueError):
-    """An image or label file cannot be decoded."""
+    """An image or label file cannot be decoded, or a label does not have its image's size."""
+
+
+class DatasetSizeError(DatasetError, ValueError):
+    """A split whose images are not all of one size where one size is needed."""
+
+
+_REPLACE = "replace it with a good copy from the dataset's download (or delete the image and its label)"
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,7 @@ def read_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     Cityscapes-size PNGs, same pixels (benchmarks/decode.py)."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        reason = "the file does not exist" if not Path(path).is_file() else "not a decodable image"
-        raise DatasetReadError(f"cannot read image '{path}': {reason}")
+        raise DatasetReadError(f"cannot read image '{path}': {_unreadable(path)}; {_REPLACE}")
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     if size is not None and img.shape[:2] != tuple(size):
         shrink = size[0] * size[1] < img.shape[0] * img.shape[1]
@@ -100,11 +105,31 @@ def read_rgb(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     return img
 
 
+def _unreadable(path: Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        return "the file does not exist"
+    size = path.stat().st_size
+    return "the file is empty (0 bytes)" if size == 0 else f"not a decodable image ({size} bytes: truncated or not a PNG)"
+
+
+def image_header_size(path: Path) -> tuple[int, int]:
+    """(H, W) of an image file from its header (nothing decoded); DatasetReadError naming the file
+    when it is missing, empty or not an image."""
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except (OSError, ValueError) as e:  # PIL.UnidentifiedImageError is an OSError
+        reason = _unreadable(path) if not Path(path).is_file() or Path(path).stat().st_size == 0 else \
+            f"not a readable image ({' '.join(str(e).split())})"
+        raise DatasetReadError(f"cannot read image '{path}': {reason}; {_REPLACE}") from None
+
+
 def _read_raw_label(path: Path, kind: str) -> np.ndarray:
     if kind == "synthia":
         arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if arr is None:
-            raise DatasetReadError(f"cannot read label '{path}': not a decodable PNG")
+            raise DatasetReadError(f"cannot read label '{path}': {_unreadable(path)}; {_REPLACE}")
         # cv2 returns BGR; SYNTHIA's class id is channel 0 in RGB order, i.e. the last here.
         return arr[:, :, 2] if arr.ndim == 3 else arr
     try:
@@ -116,12 +141,30 @@ def _read_raw_label(path: Path, kind: str) -> np.ndarray:
                 )
             return np.asarray(im).copy()
     except OSError as e:
-        raise DatasetReadError(f"cannot read label '{path}': {e}") from e
+        reason = _unreadable(path) if not Path(path).is_file() or Path(path).stat().st_size == 0 else \
+            f"not a readable image ({' '.join(str(e).split())})"
+        raise DatasetReadError(f"cannot read label '{path}': {reason}; {_REPLACE}") from None
 
 
-def read_label(path: Path, kind: str, label_space: str, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Training ids (uint8, 255 = ignore) of a label file, in `label_space`."""
+def check_pair_size(label: Path, label_shape, image: Path, image_size: tuple[int, int]) -> None:
+    """A label must have its image's raw size: `resize` reads both at one size (area/bilinear for the
+    image, nearest for the label), it does not repair a mismatched pair. DatasetReadError naming both."""
+    h, w = (int(v) for v in label_shape[:2])
+    if (h, w) != tuple(image_size):
+        raise DatasetReadError(
+            f"label '{label}' is {w}x{h} but its image '{image}' is {image_size[1]}x{image_size[0]}: a label must "
+            f"have its image's size (datasets.<name>.resize resizes both, it does not repair a pair); replace the "
+            f"label with the right one, resize it to the image with nearest-neighbour interpolation, or delete the pair")
+
+
+def read_label(path: Path, kind: str, label_space: str, size: tuple[int, int] | None = None,
+               image: Path | None = None, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Training ids (uint8, 255 = ignore) of a label file, in `label_space`, resized (nearest) to
+    size=(H, W) when given. With `image` (its image file; `image_size` its raw (H, W) if known), a
+    label whose raw size is not the image's raw size raises DatasetReadError naming both files."""
     raw = _read_raw_label(path, kind)
+    if image is not None:
+        check_pair_size(path, raw.shape, image, image_size or image_header_size(image))
     name = str(path)
     if kind == "synthia":
         if label_space != "synthia16":
@@ -144,11 +187,13 @@ class SegmentationDataset:
     def __init__(self, kind: str, root: str | Path, split: str = "train", label_space: str = "cityscapes19",
                  resize: tuple[int, int] | None = None, with_labels: bool = True, cache: str | Path | None = None):
         self.kind, self.root, self.split = kind, Path(root), split
+        self.name = kind  # the config's dataset name, set by open_dataset (for messages)
         self.label_space = label_space
         self.resize = tuple(resize) if resize else None
         self.samples = scan(kind, root, split, with_labels)
         self.ids = [s.id for s in self.samples]
         self._sizes: list[tuple[int, int]] | None = None
+        self._raw_sizes: dict[int, tuple[int, int]] = {}
         self.cache = None
         if cache is not None:
             from .cache import CachedSamples
@@ -171,19 +216,29 @@ class SegmentationDataset:
         if self.cache is not None:
             ids = self.cache.label(i)
             return L.trainids19_to_trainids16(ids) if self.cache.label_space != self.label_space else ids
-        return read_label(s.label, self.kind, self.label_space, self.resize)
+        return read_label(s.label, self.kind, self.label_space, self.resize, s.image, self.raw_size(i))
+
+    def raw_size(self, i: int) -> tuple[int, int]:
+        """(H, W) of image i's file (before resize), from its header, remembered."""
+        if i not in self._raw_sizes:
+            if self._sizes is not None and self.resize is None and self.cache is None:
+                self._raw_sizes[i] = self._sizes[i]
+            else:
+                self._raw_sizes[i] = image_header_size(self.samples[i].image)
+        return self._raw_sizes[i]
 
     def image_sizes(self) -> list[tuple[int, int]]:
         """(H, W) of every image as read (after resize), from the PNG headers (nothing decoded)."""
         if self.resize is not None and self.cache is None:
             return [self.resize] * len(self)
         if self._sizes is None:
-            sizes = []
-            for s in self.samples:
-                with Image.open(s.image) as im:
-                    sizes.append((im.size[1], im.size[0]))
-            self._sizes = sizes
+            self._sizes = [self.raw_size(i) for i in range(len(self))]
         return list(self._sizes)
+
+    def image_dir(self) -> Path:
+        """The folder the split's images are listed from."""
+        sub = {"gta5": ("images",), "synthia": ("RGB",), "cityscapes": ("leftImg8bit", self.split)}[self.kind]
+        return self.root.joinpath(*sub)
 
     def pixel_counts(self) -> np.ndarray:
         """Pixels per image as read (what labelling the whole image costs)."""
@@ -192,11 +247,17 @@ class SegmentationDataset:
     def image_size(self) -> tuple[int, int]:
         """(H, W) shared by every image as read (after resize); an error naming the sizes when the
         split mixes sizes (GTA5 has 1914x1052 and 1914x1054 images): set `resize` or a `crop`."""
-        sizes = sorted(set(self.image_sizes()))
+        all_sizes = self.image_sizes()
+        sizes = sorted(set(all_sizes))
         if len(sizes) > 1:
-            raise ValueError(f"{self.kind} '{self.root}' ({self.split}) mixes image sizes "
-                             f"{', '.join(f'{w}x{h}' for h, w in sizes[:4])}: set datasets.<name>.resize "
-                             f"(or train.crop) in the config so that every image is read at one size")
+            first = {}
+            for s, size in zip(self.samples, all_sizes):
+                first.setdefault(size, s.image.name)
+            seen = ", ".join(f"{w}x{h} (e.g. {first[(h, w)]})" for h, w in sizes[:4])
+            raise DatasetSizeError(
+                f"{self.kind} images under '{self.image_dir()}' (split {self.split}) mix sizes {seen}: set "
+                f"datasets.{self.name}.resize: [H, W] in the config to read every image at one size, or "
+                f"train.crop: [H, W] to train on crops of that size")
         return sizes[0]
 
 
@@ -215,4 +276,6 @@ def open_dataset(cfg: dict, name: str, split: str = "train", label_space: str | 
         from .cache import cache_path
 
         cache = cache_path(cfg, name, split)
-    return SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels, cache)
+    ds = SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels, cache)
+    ds.name = name
+    return ds

@@ -150,15 +150,17 @@ class H5Rows:
     opens the file again."""
 
     def __init__(self, path: str, name: str, ids: list[str]):
-        from ..io import ProcessLocalH5, read_ids
-        import h5py
+        from ..errors import InputFileError
+        from ..io import ProcessLocalH5, open_h5, read_ids, writer_of
 
         self.path, self.name = str(path), name
-        with h5py.File(self.path, "r") as h5:
+        with open_h5(self.path, "HDF5 file", ("ids", name)) as h5:
             self.row = {s: r for r, s in enumerate(read_ids(h5))}
         missing = [s for s in ids if s not in self.row]
         if missing:
-            raise ValueError(f"'{path}' has no rows for images {missing[:5]}")
+            raise InputFileError(f"'{path}' has no rows for images {', '.join(missing[:3])}"
+                                 f"{', ...' if len(missing) > 3 else ''} ({len(missing)} of the {len(ids)} it should "
+                                 f"describe: written for other images); delete it and rebuild it with {writer_of(path)}")
         self._file = ProcessLocalH5(self.path)
 
     def __call__(self, image_id: str) -> np.ndarray:

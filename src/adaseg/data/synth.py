@@ -14,6 +14,7 @@ Everything is a function of (seed, domain, index), so the benchmark is determini
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ from skimage.draw import ellipse, polygon
 from skimage.filters import gaussian
 from tqdm import tqdm
 
+from ..errors import DatasetError
 from . import labels as L
+
+# written into every folder synth generates: what it holds. `generate` clears (replaces) only a folder
+# that is missing, empty or holds this file, never a folder it did not write.
+MARKER = ".adaseg-synth.json"
 
 FAMILIES = ("highway", "downtown", "residential", "industrial")
 # Scene-family mix per domain: the target has industrial scenes that the sources rarely show.
@@ -353,12 +359,17 @@ def generate_real_size(out: str | Path, seed: int = 0, gta5: int = 6, gta5_tall:
     interleaved), <out>/cityscapes (2048x1024, two cities per split), <out>/synthia (1280x760,
     16-bit labels). Scenes come from the proxy renderer."""
     out = Path(out)
+    for name in ("gta5", "cityscapes", "synthia"):
+        check_replaceable(out / name)
     tall = set(range(1, 2 * gta5_tall, 2)) if gta5_tall else set()
     sizes = [REAL_SIZES["gta5_tall" if i in tall else "gta5"] for i in range(gta5 + gta5_tall)]
-    return {"gta5": write_gta5_sizes(out / "gta5", seed, sizes),
+    info = {"gta5": write_gta5_sizes(out / "gta5", seed, sizes),
             "cityscapes": write_cityscapes(out / "cityscapes", seed, cityscapes_train, cityscapes_val,
                                            *REAL_SIZES["cityscapes"]),
             "synthia": write_synthia(out / "synthia", seed, synthia, *REAL_SIZES["synthia"])}
+    for name, what in info.items():
+        write_marker(out / name, {"generator": "generate_real_size", "dataset": name, "seed": seed, "info": what})
+    return info
 
 
 def write_cityscapes(root: Path, seed: int, n_train: int, n_val: int, h: int, w: int) -> dict:
@@ -377,20 +388,58 @@ def write_cityscapes(root: Path, seed: int, n_train: int, n_val: int, h: int, w:
     return info
 
 
+def write_marker(folder: Path, what: dict) -> None:
+    """The marker of a folder synth wrote (MARKER): what it generated, deterministic (no paths or
+    times, so the same dataset is byte-identical wherever it is generated)."""
+    text = json.dumps({"written_by": "adaseg synth", **what}, indent=1, sort_keys=True) + "\n"
+    (Path(folder) / MARKER).write_text(text)
+
+
+def check_replaceable(folder: Path) -> None:
+    """Refuse (DatasetError naming the folder) to clear `folder` unless it is missing, empty or was
+    written by synth (holds MARKER): synth replaces its whole output folder."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise DatasetError(f"synth output '{folder}' is a symbolic link: synth replaces its output folder and does "
+                           f"not follow links; pass a real folder path (a new or empty folder)")
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise DatasetError(f"synth output '{folder}' is a file, not a folder: synth writes a dataset folder there; "
+                           f"pass a new or empty folder, or move the file away")
+    if (folder / MARKER).is_file() or not any(folder.iterdir()):
+        return
+    raise DatasetError(f"synth output '{folder}' is not empty and holds no {MARKER}, so synth did not write it and "
+                       f"will not delete it: pass a new or empty folder (or one synth wrote), or empty '{folder}' yourself")
+
+
+_COUNT_KEYS = {"gta5": ("gta5",), "synthia": ("synthia",), "cityscapes": ("cityscapes_train", "cityscapes_val")}
+
+
 def generate(out: str | Path, which: str, seed: int, height: int, width: int, counts: dict) -> dict:
-    """Write one proxy dataset ('gta5', 'synthia' or 'cityscapes') to `out`, atomically."""
+    """Write one proxy dataset ('gta5', 'synthia' or 'cityscapes') to `out`, atomically: written into
+    `<out>.tmp`, then renamed onto `out`. Each folder gets a MARKER; a non-empty `out` (or `<out>.tmp`)
+    without one is refused with a DatasetError instead of being deleted."""
     out = Path(out)
+    if which not in ("gta5", "synthia", "cityscapes"):
+        raise ValueError(f"unknown proxy dataset '{which}'")
     tmp = out.with_name(out.name + ".tmp")
+    check_replaceable(out)
+    check_replaceable(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    what = {"generator": "generate", "dataset": which, "seed": seed, "height": height, "width": width,
+            "counts": {k: counts[k] for k in _COUNT_KEYS[which]}}
+    write_marker(tmp, dict(what, complete=False))  # a killed run leaves a <out>.tmp the next run may clear
     if which == "gta5":
         info = write_gta5(tmp, seed, counts["gta5"], height, width)
     elif which == "synthia":
         info = write_synthia(tmp, seed, counts["synthia"], height, width)
-    elif which == "cityscapes":
-        info = write_cityscapes(tmp, seed, counts["cityscapes_train"], counts["cityscapes_val"], height, width)
     else:
-        raise ValueError(f"unknown proxy dataset '{which}'")
-    shutil.rmtree(out, ignore_errors=True)
+        info = write_cityscapes(tmp, seed, counts["cityscapes_train"], counts["cityscapes_val"], height, width)
+    write_marker(tmp, dict(what, complete=True, info=info))
+    check_replaceable(out)  # nothing else wrote there meanwhile
+    if out.exists():
+        shutil.rmtree(out)
     os.replace(tmp, out)
     return info

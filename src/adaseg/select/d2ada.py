@@ -4,7 +4,9 @@ category-balanced budget (eq. 6) and a density/entropy schedule over rounds (eq.
 Regions are SLIC superpixels (scikit-image), computed once per dataset. A region's feature is the
 mean decoder feature over it, its class the argmax of its mean softmax, its uncertainty the mean
 pixel entropy. Per class c, GaussianMixture models (full covariance, clip(N/100, 1, 10) components)
-of the source and target region features give pi = log p_T(z|c) - log p_S(z|c) (eq. 5's summand).
+of the source and target region features give pi = log p_T(z|c) - log p_S(z|c) (eq. 5's summand);
+the target models are fitted on every valid target region, labelled ones included (supplementary
+Algorithm 1: all target data), while labelled regions are never selected again.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import h5py
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+from ..errors import BudgetError, InputFileError
 from ..io import atomic_path, create_planes, plane, open_masks, read_ids, save_npz, write_ids, write_plane
 from ..registry import strategy as registered_strategy
+from .checks import CHAIN_BUDGET, check_percent, differing_ids, foreign_masks, percent_for
 from .selection_list import budget_pixels, write_selection
 
 
@@ -113,10 +117,17 @@ def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str
     scores, the eq. 6/7 budgets, region picks, and the cumulative label masks of every target
     training image. A strategy without options["density"] (region_entropy, the superpixel entropy
     baseline) has no density budget and no GMMs.
-    Eq. 7's alpha is d2ada.alpha_by_source[source] when given (the paper: 0.5 for SYNTHIA), else d2ada.alpha."""
+    Eq. 7's alpha is d2ada.alpha_by_source[source] when given (the paper: 0.5 for SYNTHIA), else d2ada.alpha.
+
+    The budget is `budget_percent` of the whole pool's pixels (D2ADA's budget is the pool's); a
+    BudgetError when it is outside (0, 100], when it exceeds the pool's free (not yet labelled)
+    pixels (beyond half a pixel per earlier round of rounding), or when it is smaller than every
+    free superpixel, so that nothing would be selected."""
     s = registered_strategy(strategy)
     if s.runner != "superpixel":
         raise ValueError(f"'{strategy}' is not a superpixel strategy (it is run by the {s.runner} runner)")
+    who = f"{s.name} round {round_k}"
+    check_percent(budget_percent, who, "the target training pixels", CHAIN_BUDGET)
     density = bool(s.options.get("density"))
     with ExitStack() as stack:  # the superpixel and previous-mask files, closed on any exit
         dcfg, seed = cfg["d2ada"], int(cfg["seed"])
@@ -128,13 +139,15 @@ def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str
         sp = stack.enter_context(h5py.File(superpixels, "r"))
         segments = sp["segments"]
         if read_ids(sp) != tgt["ids"]:
-            raise ValueError(f"'{superpixels}' and '{target_regions}' list different images")
+            raise InputFileError(f"superpixels '{superpixels}' and region dump '{target_regions}' list different "
+                                 f"images ({differing_ids(read_ids(sp), tgt['ids'])}); rebuild the region dump from "
+                                 "these superpixels (rule region_features, adaseg region-features --superpixels)")
         n_img = segments.shape[0]
         prev_set = None
         if previous_masks:
             prev_ids, prev_set = stack.enter_context(open_masks(previous_masks))
             if prev_ids != tgt["ids"]:
-                raise ValueError(f"'{previous_masks}' does not list the target training images in order")
+                raise foreign_masks(previous_masks, prev_ids, tgt["ids"], "target", round_k)
 
         def segments_of(i: int) -> np.ndarray:
             return plane(segments, i)
@@ -144,19 +157,45 @@ def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str
 
         # a region is labelled when all its pixels are (counted per image with bincount)
         labelled = np.zeros(len(tgt["image"]), bool)
+        labelled_px = 0
         if prev_set is not None:
             order = np.argsort(tgt["image"], kind="stable")
             bounds = np.searchsorted(tgt["image"][order], np.arange(n_img + 1))
             for i in range(n_img):
                 rows = order[bounds[i]:bounds[i + 1]]
                 seg = segments_of(i).astype(np.int64)
+                before = previous(i)
+                if before.shape != seg.shape:
+                    raise InputFileError(f"'{previous_masks}': the mask of '{tgt['ids'][i]}' is "
+                                         f"{before.shape[0]}x{before.shape[1]} but its superpixels are "
+                                         f"{seg.shape[0]}x{seg.shape[1]}; pass --previous-masks the masks of the "
+                                         "previous round of this chain, selected on these superpixels")
+                labelled_px += int(np.count_nonzero(before))
                 n = int(seg.max()) + 1
-                done = np.bincount(seg[previous(i)], minlength=n) == np.bincount(seg.ravel(), minlength=n)
+                done = np.bincount(seg[before], minlength=n) == np.bincount(seg.ravel(), minlength=n)
                 labelled[rows] = done[tgt["segment"][rows]]
+        pool = int(sum(h * w for h, w in sp["sizes"][:])) if "sizes" in sp else n_img * int(np.prod(segments.shape[1:]))
+        budget = budget_pixels(budget_percent / 100.0, pool)
+        free_px = pool - labelled_px
+        if budget > free_px + round_k // 2:   # + half a pixel per round: the rounding of the rounds' budgets
+            raise BudgetError(f"{who} asks for {budget:,} px ({budget_percent:g}% of the pool) but only {free_px:,} of "
+                              f"the {pool:,} px of the pool are not labelled yet ('{previous_masks}' labels "
+                              f"{labelled_px:,}): lower {CHAIN_BUDGET} so that its rounds add up to at most 100%, "
+                              "or pass the masks of this chain's previous round")
+        free_regions = tgt["pixels"][~labelled]
+        if free_regions.size == 0:
+            raise BudgetError(f"'{out}': {who}: every superpixel of '{superpixels}' is labelled already "
+                              f"('{previous_masks}'), so no region can be selected; lower {CHAIN_BUDGET}")
+        if budget < int(free_regions.min()):
+            least = int(free_regions.min())
+            raise BudgetError(f"'{out}': {who}: a budget of {budget_percent:g}% is {budget:,} px, less than the smallest "
+                              f"free superpixel ({least:,} px), so no region would be selected; use at least "
+                              f"{percent_for(least, pool):g}% per round (a chain <budget> of that x "
+                              "multi_round.rounds; d2ada.n_segments sets the superpixel size)")
         gmms_s, gmms_t, params = {}, {}, {}
         for c in range(ncls if density else 0):
             s_rows = (src["cls"] == c) & (src["valid"] > 0)
-            t_rows = (tgt["cls"] == c) & (tgt["valid"] > 0) & ~labelled
+            t_rows = (tgt["cls"] == c) & (tgt["valid"] > 0)  # all target data, labelled too (suppl. Alg. 1)
             gmms_s[c] = fit_class_gmm(src["feature"][s_rows], seed)
             gmms_t[c] = fit_class_gmm(tgt["feature"][t_rows], seed)
             for dom, g in (("source", gmms_s[c]), ("target", gmms_t[c])):
@@ -165,8 +204,6 @@ def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str
                                    f"{dom}_{c}_covariances": g.covariances_})
         pi = density_scores(tgt["feature"], tgt["cls"], gmms_t, gmms_s)
         pi[tgt["valid"] == 0] = -np.inf
-        pool = int(sum(h * w for h, w in sp["sizes"][:])) if "sizes" in sp else n_img * int(np.prod(segments.shape[1:]))
-        budget = budget_pixels(budget_percent / 100.0, pool)
         alpha = float((dcfg.get("alpha_by_source") or {}).get(source, dcfg["alpha"]))
         budget_d = density_budget(round_k, budget, alpha, float(dcfg["beta"])) if density else 0
         chosen = select_regions(pi, tgt["entropy"], tgt["cls"], tgt["pixels"], labelled, ncls, budget, budget_d,

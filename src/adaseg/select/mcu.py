@@ -4,7 +4,15 @@
 Offline form used here, per image with budget M_e: pi_high starts above every score and decays by
 r until G_h = {S >= pi_high} holds M_e/2 pixels (the highest ones if the last step overshoots);
 then M_e/2 pixels are drawn uniformly from G_m = {pi_low <= S < pi_high}. The paper leaves pi_low
-open; here it is the `low_quantile` quantile of the image's scores (below it: G_l, never labelled).
+open; here it is the `low_quantile` quantile of the image's scores (below it: G_l).
+
+Algorithm 1 does not say what to do when a group cannot supply its half. Here: once pi_high decays
+to the lowest free score (or stops decreasing, e.g. a subnormal float stuck above a floor of 0:
+fully confident pixels on which both heads agree score exactly 0), every free pixel is in G_h;
+and when G_m holds fewer pixels than its half (empty once pi_high has decayed below pi_low, or when
+all scores are equal), the rest of the budget comes from the remaining free pixels in descending
+score order (what is left of G_h first, then G_l; ties in raster order). So the budget is met
+whenever the image has that many free pixels, and an image with fewer gives all of them.
 """
 from __future__ import annotations
 
@@ -27,8 +35,9 @@ def mcu_uncertainty(prob, prob_aux, gamma: float, axis: int = 0):
 
 def adaptive_sampling(score: np.ndarray, budget: int, rng: np.random.Generator, low_quantile: float = 0.5,
                       decay: float = 0.9, labelled: np.ndarray | None = None, adaptive: bool = True) -> np.ndarray:
-    """Algorithm 1 offline: a boolean mask of at most `budget` new pixels, half from the high group,
-    half sampled uniformly from the medium group; labelled pixels are never taken again.
+    """Algorithm 1 offline: a boolean mask of min(budget, free pixels) new pixels, half from the high
+    group, half sampled uniformly from the medium group, the rest (when the medium group is short)
+    from the remaining free pixels by score (module docstring); labelled pixels are never taken again.
     adaptive=False (ADA-MCU Table 6, 'AL w/o AS'): the whole budget from the high group."""
     flat = score.ravel().astype(np.float64)
     free = np.ones(flat.size, bool) if labelled is None else ~labelled.ravel().astype(bool)
@@ -38,7 +47,12 @@ def adaptive_sampling(score: np.ndarray, budget: int, rng: np.random.Generator, 
     floor = float(flat[free].min()) if free.any() else 0.0
     high = np.zeros(flat.size, bool)
     while half_high and high.sum() < half_high and pi_high > floor:
-        pi_high *= decay
+        lower = pi_high * decay
+        if lower <= floor or lower >= pi_high:   # reached the floor, or stuck (subnormal above 0)
+            pi_high = floor
+            high = free.copy()                   # every free pixel is >= the floor
+            break
+        pi_high = lower
         high = free & (flat >= pi_high)
     idx = np.flatnonzero(high)
     idx = idx[np.argsort(-flat[idx], kind="stable")][:half_high]
@@ -48,6 +62,10 @@ def adaptive_sampling(score: np.ndarray, budget: int, rng: np.random.Generator, 
     take = min(budget - int(chosen.sum()), medium.size)
     if take > 0:
         chosen[rng.choice(medium, size=take, replace=False)] = True
+    short = budget - int(chosen.sum())
+    if short > 0:   # G_m could not supply its half: the remaining free pixels by score
+        rest = np.flatnonzero(free & ~chosen)
+        chosen[rest[np.argsort(-flat[rest], kind="stable")][:short]] = True
     return chosen.reshape(score.shape)
 
 

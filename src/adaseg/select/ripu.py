@@ -3,7 +3,13 @@
 Window statistics use integral images, so their cost does not depend on k. Picks are greedy:
 the best-scoring unblocked pixel is taken; RA labels its square and blocks centres within 2k (a
 (4k+1)^2 window) so labelled squares never overlap; PA labels the pixel alone and blocks the same
-window so the picked pixels' neighbourhoods never overlap. Already-labelled pixels are never taken.
+window so the picked pixels' neighbourhoods never overlap. The blocked areas of earlier rounds stay
+blocked (as in the official code; the paper: "the selected regions and the neighbors N_k of
+selected pixels are non-overlapping"): since the masks file holds only the labelled pixels, they
+are rebuilt from it, the labelled mask dilated by k for RA (squares of radius k, dilated by k: the
+centres within 2k of an earlier centre) and by 2k for PA, so a centre is blocked iff it lies within
+2k (Chebyshev) of an earlier pick, of this round or of an earlier one. Labelled pixels are never
+taken again.
 """
 from __future__ import annotations
 
@@ -53,13 +59,25 @@ def ripu_acquisition(prob: np.ndarray, k: int, mode: str, criterion: str = "both
     return u if criterion == "uncertainty" else region_impurity(pred, c, k) * u
 
 
+def blocked_by_earlier_rounds(labelled: np.ndarray, k: int, mode: str) -> np.ndarray:
+    """The centres the picks of earlier rounds block, from their labelled mask: within k of a labelled
+    pixel for RA (whose labelled squares have radius k: so within 2k of an earlier centre), within 2k
+    for PA (labelled pixels are the centres); the same rule as within a round (greedy_picks)."""
+    labelled = labelled.astype(bool)
+    r = k if mode == "RA" else 2 * k
+    if r == 0 or not labelled.any():
+        return labelled.copy()
+    return box_sum(labelled, r) > 0
+
+
 def greedy_picks(score: np.ndarray, k: int, mode: str, budget: int,
                  labelled: np.ndarray | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """RIPU eq. 2, repeated: (new label mask, picked centres) within `budget` new pixels; a pick
-    that would overshoot the budget ends the selection, so the budget is never exceeded."""
+    that would overshoot the budget ends the selection, so the budget is never exceeded. A centre
+    within 2k of an earlier pick (this round's, or an earlier round's: `labelled`) is never taken."""
     h, w = score.shape
     labelled = np.zeros((h, w), bool) if labelled is None else labelled.astype(bool)
-    blocked = labelled.copy()
+    blocked = blocked_by_earlier_rounds(labelled, k, mode)
     new = np.zeros((h, w), bool)
     used, picks = 0, []
     for flat in np.argsort(-score, axis=None, kind="stable"):

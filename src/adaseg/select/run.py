@@ -8,10 +8,18 @@ from pathlib import Path
 import numpy as np
 
 from ..data.datasets import open_dataset
+from ..errors import BudgetError, InputFileError
 from ..io import read_features, save_npz
 from ..registry import strategy as registered_strategy
 from .anchors import fit_anchors
-from .selection_list import images_needed, make_selection, take_images_by_score, take_images_in_order, write_selection
+from .checks import PATH_BUDGET, check_percent, differing_ids, percent_for
+from .selection_list import (budget_pixels, images_needed, make_selection, take_images_by_score, take_images_in_order,
+                             write_selection)
+
+
+def _features_rule(flag: str) -> str:
+    """The rule (and command) that writes the dump passed as `flag`."""
+    return f"rule features (adaseg features --mode {flag[2:].split('-')[0]} --checkpoint <warm-up>)"
 
 
 @dataclass
@@ -29,18 +37,21 @@ class ScoringInputs:
 
     def target(self, name: str) -> np.ndarray:
         """Field `name` of the target dump, one row per target training image in order."""
-        return _read(self.target_features, name, self.ids)
+        return _read(self.target_features, name, self.ids, "--target-features")
 
     def source(self, name: str) -> np.ndarray:
-        return _read(self.source_features, name)
+        return _read(self.source_features, name, None, "--source-features")
 
 
-def _read(path: str | None, name: str, ids: list[str] | None = None) -> np.ndarray:
+def _read(path: str | None, name: str, ids: list[str] | None = None, flag: str = "--target-features") -> np.ndarray:
     if not path:
-        raise ValueError(f"this strategy needs the feature dump holding '{name}'")
-    got_ids, arr = read_features(path, name)
+        raise InputFileError(f"this strategy reads '{name}' of a feature dump but no {flag} was given; "
+                             f"pass the dump that {_features_rule(flag)} writes")
+    got_ids, arr = read_features(path, name)   # a missing field or damaged dump: InputFileError
     if ids is not None and got_ids != ids:
-        raise ValueError(f"'{path}' does not list the target training images in order")
+        raise InputFileError(f"feature dump '{path}' does not list the {len(ids):,} target training images in order "
+                             f"({differing_ids(got_ids, ids)}); rebuild it for this target with "
+                             f"{_features_rule(flag)}")
     return arr[:, 0] if arr.shape[1] == 1 else arr
 
 
@@ -63,11 +74,15 @@ def run_selection(cfg: dict, *, strategy: str, target: str, budget_percent: floa
                   source_features: str | None = None, target_features: str | None = None,
                   scores_out: str | None = None) -> dict:
     s = registered_strategy(strategy)
-    if not 0 < budget_percent <= 100:
-        raise ValueError(f"budget {budget_percent}% is outside (0, 100]: it cannot exceed the target pool")
+    check_percent(budget_percent, f"{s.name} selection '{out}'", f"the {target} training pixels", PATH_BUDGET)
     ds = open_dataset(cfg, target, "train", with_labels=False)
     ids, pixels = ds.ids, ds.pixel_counts()
     fraction = budget_percent / 100.0
+    pool = int(np.sum(pixels))
+    if budget_pixels(fraction, pool) == 0:   # take_images_in_order takes an image while under the budget
+        raise BudgetError(f"'{out}': a budget of {budget_percent:g}% is 0 of the {pool:,} px of the {target} training "
+                          f"pool, so {s.name} would select no image; set {PATH_BUDGET} to at least "
+                          f"{percent_for(1, pool):g} (one image)")
     scores, extra = strategy_scores(s.name, cfg, ids, images_needed(pixels, fraction), source_features, target_features)
     if s.order_based:
         order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0]

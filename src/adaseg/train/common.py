@@ -1,13 +1,15 @@
 """What every training stage shares: the segmentation loss, SGD with the poly schedule, resume
-checkpoints that carry the optimizer state, a loop that survives being killed, and the helpers of
-data-parallel runs. Devices and runtimes are in adaseg.runtime, model building and loading in
-adaseg.models.checkpoint."""
+checkpoints that carry the optimizer state and the fingerprint of the run they resume, a loop that
+survives being killed, and the helpers of data-parallel runs. Devices and runtimes are in
+adaseg.runtime, model building and loading in adaseg.models.checkpoint."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +17,7 @@ from tqdm import tqdm
 
 from ..data.labels import IGNORE
 from ..data.loader import BatchStream, step_loader
+from ..errors import CheckpointError
 from ..io import load_torch, save_torch
 from ..models import upsample
 from ..runtime import Runtime
@@ -54,23 +57,107 @@ def _transient(obj) -> bool:
     return isinstance(obj, (torch.optim.Optimizer, torch.amp.GradScaler))
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's content, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _canonical(obj):
+    """`obj` as plain JSON types (tuples -> lists, paths -> str), so that a fingerprint compares
+    equal to itself after a round trip through a torch file."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+# keys of the config sections a fingerprint leaves out: they change neither the batches nor the
+# weights (raising mem_mb after an out-of-memory kill must not throw the run's progress away)
+NOT_IN_FINGERPRINT = {"train": ("checkpoint_every", "workers", "prefetch", "mem_mb")}
+
+
+def run_fingerprint(cfg: dict, sections: Iterable[str], datasets: Iterable[str], *, stage: str, iterations: int,
+                    model_cfg: dict, init: str | Path | None = None, files: dict | None = None, **fields) -> dict:
+    """What a resume file resumes (Checkpointer): the SHA-256 of each config section the stage
+    reads (`sections` of the effective cfg, after variants, less NOT_IN_FINGERPRINT, and the
+    entries of `datasets` without their `cache` switch, which changes no pixel), the stage, the
+    iteration count, the model config, the init checkpoint (path and content hash), the content
+    hash of each input file of `files` (name -> path or None) and any further `fields`
+    (objective, round, ...)."""
+    picked = {k: cfg.get(k) for k in sections}
+    for k, skip in NOT_IN_FINGERPRINT.items():
+        if isinstance(picked.get(k), dict):
+            picked[k] = {key: v for key, v in picked[k].items() if key not in skip}
+    picked["datasets"] = {d: {k: v for k, v in cfg["datasets"][d].items() if k != "cache"}
+                          for d in dict.fromkeys(datasets)}
+    fp = {"config": {k: hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest()
+                     for k, v in picked.items()},
+          "stage": stage, "iterations": int(iterations), "model_cfg": model_cfg}
+    def file(path):  # a file the stage reads: its path and content hash (None: no such file)
+        return {"path": str(path), "sha256": file_sha256(path) if Path(path).is_file() else None}
+
+    if init is not None:
+        fp["init"] = file(init)
+    for name, path in (files or {}).items():
+        fp[name] = None if path is None else file(path)
+    fp.update(fields)
+    return _canonical(fp)
+
+
+def fingerprint_differences(old, new, prefix: str = "") -> list[str]:
+    """The dotted names of the fields where fingerprint `old` differs from `new`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in fingerprint_differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".") or "fingerprint"]
+
+
 class Checkpointer:
     """Final checkpoint at `path`; while training, `<path>.partial.pt` every `every` iterations.
-    A run that finds the partial file resumes from it. The partial file holds the optimizers (and
-    the fp16 loss scaler) too; the final one does not (no stage continues another's optimizer, and
-    SGD momentum would double its size). In a data-parallel run only rank 0 writes; every rank
-    resumes from the same file."""
+    The partial file records the `fingerprint` of its run (see run_fingerprint); a run that finds a
+    partial file with its own fingerprint resumes from it, one that finds another's (other config,
+    iterations, model, init, selection, ...; or an unreadable file) logs a warning, moves the stale
+    file aside to `<path>.partial.pt.stale-<n>` (never deleting it) and starts over. The partial
+    file holds the optimizers (and the fp16 loss scaler) too; the final one does not (no stage
+    continues another's optimizer, and SGD momentum would double its size). In a data-parallel run
+    only rank 0 writes (and moves); every rank resumes from the same file."""
 
-    def __init__(self, path: str | Path, every: int, rank: int = 0):
+    def __init__(self, path: str | Path, every: int, rank: int = 0, fingerprint: dict | None = None):
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial.pt")
         self.every = max(1, int(every))
         self.rank = rank
+        self.fingerprint = _canonical(fingerprint or {})
+
+    def _set_aside(self) -> Path:
+        n = 1
+        while (stale := self.partial.with_name(f"{self.partial.name}.stale-{n}")).exists():
+            n += 1
+        os.replace(self.partial, stale)
+        return stale
 
     def resume(self, state: dict) -> int:
         if not self.partial.is_file():
             return 0
-        ck = load_torch(self.partial)
+        try:
+            ck = load_torch(self.partial)
+            if not isinstance(ck, dict) or "iteration" not in ck:
+                raise CheckpointError(f"'{self.partial}' is not a resume file")
+            if "fingerprint" not in ck and self.fingerprint:
+                why = "it records no fingerprint"
+            else:
+                differ = fingerprint_differences(ck.get("fingerprint", {}), self.fingerprint)
+                why = f"its {', '.join(differ)} differ" if differ else ""
+        except CheckpointError as e:
+            ck, why = None, f"it is unreadable: {e}"
+        _barrier()  # every rank has read the partial file before rank 0 moves it
+        if why:
+            if self.rank == 0:
+                stale = self._set_aside()
+                log.warning("%s resumes another run (%s); starting over, the stale file is kept as %s",
+                            self.partial, why, stale)
+            return 0
         for k, obj in state.items():
             if hasattr(obj, "load_state_dict"):
                 obj.load_state_dict(ck[k])
@@ -85,7 +172,7 @@ class Checkpointer:
 
     def maybe_save(self, state: dict, done: int, total: int) -> None:
         if self.rank == 0 and done % self.every == 0 and done < total:
-            save_torch(self.partial, dict(self._snapshot(state), iteration=done))
+            save_torch(self.partial, dict(self._snapshot(state), iteration=done, fingerprint=self.fingerprint))
 
     def finish(self, state: dict, iterations: int, meta: dict) -> None:
         if self.rank != 0:
@@ -140,6 +227,14 @@ def gather_rows(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts).to(t.device)
 
 
+def _barrier() -> None:
+    """Wait for every rank of a data-parallel run (nothing outside one)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
 def finish_distributed() -> None:
     """Leave the process group of a data-parallel run (all ranks wait for rank 0's checkpoint)."""
     import torch.distributed as dist
@@ -149,5 +244,10 @@ def finish_distributed() -> None:
         dist.destroy_process_group()
 
 
-def checkpoint_meta(cfg: dict, num_classes: int, label_space: str, **extra) -> dict:
-    return dict(model_cfg=cfg["model"], num_classes=num_classes, label_space=label_space, **extra)
+def checkpoint_meta(cfg: dict, num_classes: int, label_space: str, *, model_cfg: dict | None = None,
+                    **extra) -> dict:
+    """The meta of a final checkpoint: the model it holds (`model_cfg`, default the config's
+    `model`: a fine-tuned model is the init checkpoint's, whatever the config says), its classes
+    and label space, and `extra` (stage, source, ...)."""
+    return dict(model_cfg=cfg["model"] if model_cfg is None else model_cfg, num_classes=num_classes,
+                label_space=label_space, **extra)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,10 +21,12 @@ from .. import registry
 from ..data.datasets import open_dataset
 from ..data.labels import IGNORE
 from ..data.loader import BatchStream, H5Rows, shard
+from ..errors import InputFileError
 from ..models.checkpoint import load_model
 from ..runtime import Runtime, training_runtime
 from ..select.selection_list import read_selection, selected_ids
-from .common import Checkpointer, checkpoint_meta, descend, finish_distributed, make_sgd, seg_ce, set_poly, train_loop
+from .common import (Checkpointer, checkpoint_meta, descend, finish_distributed, make_sgd, run_fingerprint, seg_ce,
+                     set_poly, train_loop)
 
 
 def _indices(ds, ids: list[str]) -> list[int]:
@@ -142,10 +145,43 @@ def unlabelled_target(ctx: FinetuneContext) -> list[int]:
     return unlabelled
 
 
+def read_anchors(path: str | Path, num_classes: int, channels: int, init: str = "") -> np.ndarray:
+    """The (K, num_classes x channels) array 'anchors' of a target-anchors .npz (adaseg
+    target-anchors: k-means of the class-mean decoder features of the model), or a one-line
+    InputFileError naming the file, the expected and the found shape."""
+    path = Path(path)
+    fix = "rerun adaseg target-anchors on the features of the model fine-tuned here"
+    if not path.is_file():
+        raise InputFileError(f"target anchors file '{path}' does not exist; {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise InputFileError(f"target anchors file '{path}' is a single .npy array, not an .npz with "
+                                     f"'anchors'; {fix}")
+            if "anchors" not in z.files:
+                raise InputFileError(f"target anchors file '{path}' has no array 'anchors' (it holds: "
+                                     f"{', '.join(z.files) or 'nothing'}); {fix}")
+            anchors = z["anchors"]
+    except InputFileError:
+        raise
+    except Exception:  # not an npz: zip, pickle and format errors of every kind
+        raise InputFileError(f"target anchors file '{path}' is not a readable .npz (truncated or another kind of "
+                             f"file); {fix}") from None
+    dim = num_classes * channels
+    of_model = f" of the model of '{init}'" if init else ""
+    if anchors.ndim != 2 or anchors.shape[0] < 1 or anchors.shape[1] != dim:
+        raise InputFileError(f"target anchors file '{path}' holds anchors of shape {tuple(anchors.shape)}, expected "
+                             f"(K >= 1, {dim}) = {num_classes} classes x {channels} decoder channels{of_model}; {fix}")
+    if anchors.dtype.kind != "f":
+        raise InputFileError(f"target anchors file '{path}' holds {anchors.dtype} anchors, expected floats; {fix}")
+    return anchors
+
+
 def load_anchors(ctx: FinetuneContext, target_anchors: str | None) -> torch.Tensor:
     if not target_anchors:
         raise ValueError("this objective needs --target-anchors (k-means target anchors of the stage-1 model)")
-    anchors = torch.from_numpy(np.load(target_anchors)["anchors"]).to(ctx.device)
+    anchors = read_anchors(target_anchors, ctx.ncls, ctx.model.feature_dim, ctx.init)
+    anchors = torch.from_numpy(anchors).to(ctx.device)
     ctx.state["anchors"] = anchors
     return anchors
 
@@ -198,9 +234,19 @@ def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: st
             schedule_offset=offset, schedule_total=total, files=files)
         step = spec.step_builder()(ctx, target_anchors=target_anchors, pseudo_labels=pseudo_labels)
 
-        ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank)
+        # what a resume file of this run must match: the config sections and datasets it reads, its
+        # init checkpoint, selection (and masks), anchors and pseudo-labels, objective and round
+        fingerprint = run_fingerprint(
+            cfg, ("seed", "train", "finetune", *spec.config), [source, target], stage=f"finetune_{objective}",
+            iterations=iters, model_cfg=meta["model_cfg"], init=init,
+            files=dict(selection=selection, masks=sel.get("mask_file"), target_anchors=target_anchors,
+                       pseudo_labels=pseudo_labels),
+            objective=objective, round=[r, rounds], num_classes=ncls, label_space=space)
+        ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank, fingerprint)
         train_loop(step, iters, ckpt=ckpt, state=ctx.state, desc=f"fine-tune {sel['strategy']} {objective}",
                    streams=ctx.streams, rt=rt)
-        ckpt.finish(ctx.state, iters, checkpoint_meta(cfg, ncls, space, stage=f"finetune_{objective}", source=source,
+        # the model is the init checkpoint's (its architecture, classes, label space), not the config's
+        ckpt.finish(ctx.state, iters, checkpoint_meta(cfg, ncls, space, model_cfg=meta["model_cfg"],
+                                                      stage=f"finetune_{objective}", source=source,
                                                       strategy=sel["strategy"], init=str(init)))
     finish_distributed()

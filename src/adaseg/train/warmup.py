@@ -16,7 +16,8 @@ from ..data.loader import BatchStream
 from ..models import OutputSpaceDiscriminator, upsample
 from ..models.checkpoint import new_model
 from ..runtime import training_runtime
-from .common import Checkpointer, checkpoint_meta, descend, finish_distributed, make_sgd, seg_ce, set_poly, train_loop
+from .common import (Checkpointer, checkpoint_meta, descend, finish_distributed, make_sgd, run_fingerprint, seg_ce,
+                     set_poly, train_loop)
 
 SOURCE_LABEL, TARGET_LABEL = 0.0, 1.0
 
@@ -89,7 +90,12 @@ def train_warmup(cfg: dict, kind: str, source: str, target: str, out: str, threa
     else:
         raise ValueError(f"unknown warm-up '{kind}' (source_only or adaptseg)")
 
-    ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank)
+    # what a resume file of this run must match: the config sections and datasets the warm-up reads
+    fingerprint = run_fingerprint(cfg, ("seed", "model", "train", "warmup"),
+                                  [source, target] if kind == "adaptseg" else [source],
+                                  stage=f"warmup_{kind}", iterations=iters, model_cfg=cfg["model"],
+                                  num_classes=ncls, label_space=space)
+    ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank, fingerprint)
     train_loop(step, iters, ckpt=ckpt, state=state, desc=f"warm-up {kind} ({source})", streams=streams, rt=rt)
     extra = {}
     if kind == "adaptseg":
