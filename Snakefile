@@ -10,6 +10,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# a config file is code-equivalent under Snakemake's YTE templating: the pipeline refuses such files
+from adaseg.config import refuse_templated
+
+refuse_templated(workflow.configfiles)
+
+
 validate(config, "src/adaseg/config.schema.json")
 
 

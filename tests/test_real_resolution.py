@@ -104,8 +104,8 @@ def test_masks_and_dumps_are_compressed_per_image_chunks(real_size_run):
 
     tmp, _ = real_size_run
     res = tmp / "results"
-    files = {"masks (RIPU RA 5%, round 2)": next((res / "gta5" / "select" / "ripu_ra").rglob("round2/masks.h5")),
-             "pseudo-labels": res / "gta5" / "finetune" / "mada" / "5" / "pseudo_labels.h5",
+    files = {"masks (RIPU RA 5%, round 2)": next((res / "gta5" / "select" / "ripu_ra").rglob("round2of2/masks.h5")),
+             "pseudo-labels": res / "gta5" / "pseudo_labels" / "finetune" / "mada" / "5" / "stage1" / "round1of1.h5",
              "superpixels": res / "superpixels" / "cityscapes.h5",
              "class-mean features (source)": res / "gta5" / "features" / "warmup" / "adaptseg" / "source.h5",
              "class-mean features (target)": res / "gta5" / "features" / "warmup" / "adaptseg" / "target.h5",
