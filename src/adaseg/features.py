@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .data.datasets import open_dataset
 from .data.labels import IGNORE
 from .data.loader import to_tensor
-from .io import atomic_path, plane, read_ids, write_ids
+from .io import atomic_path, open_h5, plane, read_ids, write_ids
 from .models import upsample
 from .models.checkpoint import inference_model, load_discriminator
 
@@ -175,7 +175,7 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
     device = rt.device
     ds = open_dataset(cfg, dataset, "train", meta["label_space"], with_labels=False)
     dtypes = {"image": "i4", "segment": "i2", "pixels": "i8", "cls": "i2", "entropy": "f4", "feature": "f4", "valid": "u1"}
-    with h5py.File(superpixels, "r") as sp:
+    with open_h5(superpixels, "superpixels file", need=("ids", "segments")) as sp:
         if read_ids(sp) != ds.ids:
             raise ValueError(f"'{superpixels}' does not list the images of {dataset}/train in order")
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from ..errors import BudgetError, InputFileError
-from ..io import atomic_path, create_planes, plane, open_masks, read_ids, save_npz, write_ids, write_plane
+from ..io import atomic_path, create_planes, open_h5, open_masks, plane, read_ids, save_npz, write_ids, write_plane
 from ..registry import strategy as registered_strategy
 from .checks import CHAIN_BUDGET, check_percent, differing_ids, foreign_masks, percent_for
 from .selection_list import budget_pixels, write_selection
@@ -103,7 +103,8 @@ def select_regions(pi: np.ndarray, entropy: np.ndarray, cls: np.ndarray, pixels:
 
 
 def _read_regions(path: str | Path) -> dict:
-    with h5py.File(path, "r") as h5:
+    fields = ("image", "segment", "pixels", "cls", "entropy", "feature", "valid")
+    with open_h5(path, "region-feature dump", need=fields + ("ids",)) as h5:
         out = {k: h5[k][:] for k in ("image", "segment", "pixels", "cls", "entropy", "feature", "valid")}
         out["ids"] = read_ids(h5)
         out["num_classes"] = int(h5.attrs["num_classes"])
@@ -136,7 +137,7 @@ def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str
         src = _read_regions(source_regions) if density else None
         tgt = _read_regions(target_regions)
         ncls = tgt["num_classes"]
-        sp = stack.enter_context(h5py.File(superpixels, "r"))
+        sp = stack.enter_context(open_h5(superpixels, "superpixels file", need=("ids", "segments")))
         segments = sp["segments"]
         if read_ids(sp) != tgt["ids"]:
             raise InputFileError(f"superpixels '{superpixels}' and region dump '{target_regions}' list different "

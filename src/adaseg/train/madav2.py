@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from ..data.labels import IGNORE
 from ..data.loader import BatchStream
 from ..features import class_mean_features, target_class_map
-from ..io import read_ids
+from ..io import open_h5, read_ids
 from ..models import upsample
 from .common import gather_rows
 from .finetune import FinetuneContext, image_level_only, load_anchors, unlabelled_target
@@ -49,7 +48,7 @@ def madav2_step(ctx: FinetuneContext, *, target_anchors: str | None = None, pseu
     if w_cons > 0 and (use_acm or use_acp):
         if not pseudo_labels:
             raise ValueError("MADAv2 ACM/ACP need --pseudo-labels (class confidences of the stage-1 model, eq. 10)")
-        with h5py.File(pseudo_labels, "r") as h5:
+        with open_h5(pseudo_labels, "pseudo-label file", need=("ids", "log_conf_count", "log_conf_sum", "classes")) as h5:
             row = {s: r for r, s in enumerate(read_ids(h5))}
             count = h5["log_conf_count"][:]
             conf = h5["log_conf_sum"][:] / np.maximum(count, 1)
