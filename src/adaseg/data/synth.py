@@ -368,7 +368,8 @@ def generate_real_size(out: str | Path, seed: int = 0, gta5: int = 6, gta5_tall:
                                            *REAL_SIZES["cityscapes"]),
             "synthia": write_synthia(out / "synthia", seed, synthia, *REAL_SIZES["synthia"])}
     for name, what in info.items():
-        write_marker(out / name, {"generator": "generate_real_size", "dataset": name, "seed": seed, "info": what})
+        if (out / name).is_dir():  # a dataset asked for 0 images writes no folder
+            write_marker(out / name, {"generator": "generate_real_size", "dataset": name, "seed": seed, "info": what})
     return info
 
 
