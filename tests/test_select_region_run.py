@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from test_bad_inputs_select import AREA, N_IMG, _region, make_checkpoint, make_region_cfg, proxy_ids, write_masks
+from test_bad_inputs import AREA, N_IMG, _region, make_checkpoint, make_region_cfg, proxy_ids, write_masks
 
 
 @pytest.fixture(scope="module")
