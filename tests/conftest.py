@@ -1,9 +1,12 @@
+import copy
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 import yaml
 
@@ -110,3 +113,70 @@ def proxy_config(proxy_datasets):
     """The `datasets` section of a config that reads the proxy_datasets (copy it before changing it)."""
     return {"datasets": {"gta5": {"kind": "gta5", "root": str(proxy_datasets / "gta5")},
                          "cityscapes": {"kind": "cityscapes", "root": str(proxy_datasets / "cityscapes")}}}
+
+
+# --- selection runners on the proxy datasets (test_bad_inputs, test_select_region_run) -------------
+
+AREA, N_IMG = 32 * 64, 6
+
+
+def make_checkpoint(folder) -> str:
+    """A small untrained segmentation model checkpoint (19 classes) the region runner can load."""
+    import torch
+
+    from adaseg.io import save_torch
+    from adaseg.models.deeplab import build_model
+    from adaseg.train.common import checkpoint_meta
+
+    model_cfg = {"backbone": "resnet18", "output_stride": 16, "aspp_channels": 8, "decoder_channels": 8,
+                 "low_level_channels": 8}
+    torch.manual_seed(0)
+    path = folder / "model.pt"
+    save_torch(path, {"model": build_model(model_cfg, 19).state_dict(),
+                      "meta": checkpoint_meta({"model": model_cfg}, 19, "cityscapes19", stage="test")})
+    return str(path)
+
+
+def make_region_cfg(proxy_config) -> dict:
+    """A config for the selection runners on the proxy_datasets fixture."""
+    return {"seed": 0, "device": "cpu", "datasets": copy.deepcopy(proxy_config["datasets"]),
+            "features": {"batch_size": 8}, "train": {"precision": "fp32"},
+            "ripu": {"k_ra": 1, "k_pa": 1, "pa_pixels_per_image": 4, "criterion": "both"},
+            "mcu": {"gamma": 0.5, "low_quantile": 0.5, "decay": 0.9, "adaptive_sampling": True},
+            "mada": {"source_anchors": 3, "target_anchors": 3}}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("select_ckpt"))
+
+
+@pytest.fixture
+def region_cfg(proxy_config):
+    return make_region_cfg(proxy_config)
+
+
+def write_masks(path, ids, fill_fraction: float = 0.0, size=(32, 64)):
+    """A masks file of the images `ids` labelling the first `fill_fraction` of each image's rows."""
+    from adaseg.io import create_planes, write_ids, write_plane
+
+    with h5py.File(path, "w") as h5:
+        write_ids(h5, ids)
+        masks = create_planes(h5, "masks", [size] * len(ids), "u1")
+        m = np.zeros(size, np.uint8)
+        m[:int(round(fill_fraction * size[0]))] = 1
+        for i in range(len(ids)):
+            write_plane(masks, i, m)
+    return str(path)
+
+
+def proxy_ids(cfg):
+    from adaseg.data.datasets import open_dataset
+    return open_dataset(cfg, "cityscapes", "train", with_labels=False).ids
+
+
+def run_region(cfg, checkpoint, tmp_path, strategy="mcu", budget=5.0, previous=None, rounds=(1, 1)):
+    from adaseg.select.region_run import run_region_selection
+    return run_region_selection(cfg, strategy=strategy, checkpoint=checkpoint, target="cityscapes",
+                                budget_percent=budget, out=tmp_path / "selection.json", masks_out=tmp_path / "masks_out.h5",
+                                previous_masks=previous, threads=1, schedule_round=rounds)

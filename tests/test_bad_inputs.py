@@ -28,7 +28,7 @@ from adaseg.models import build_model
 from adaseg.models.checkpoint import load_discriminator, load_model
 from adaseg.train.common import Checkpointer, checkpoint_meta, fingerprint_differences, run_fingerprint
 from adaseg.train.finetune import load_anchors, read_anchors
-from conftest import ROOT, cli_env, tiny_config, workflow_copy, write_config
+from conftest import N_IMG, ROOT, cli_env, proxy_ids, run_region, tiny_config, workflow_copy, write_config, write_masks
 from test_select_d2ada import D2ADA_CFG, write_d2ada_inputs
 
 
@@ -635,69 +635,6 @@ def test_results_path_with_shell_characters_or_spaces_runs_safely(results, tmp_p
 
 # --- select ------------------------------------------------------------------------------------
 
-AREA, N_IMG = 32 * 64, 6
-
-
-def make_checkpoint(folder) -> str:
-    """A small untrained segmentation model checkpoint (19 classes) the region runner can load."""
-    from adaseg.io import save_torch
-    from adaseg.models.deeplab import build_model
-    from adaseg.train.common import checkpoint_meta
-
-    model_cfg = {"backbone": "resnet18", "output_stride": 16, "aspp_channels": 8, "decoder_channels": 8,
-                 "low_level_channels": 8}
-    torch.manual_seed(0)
-    path = folder / "model.pt"
-    save_torch(path, {"model": build_model(model_cfg, 19).state_dict(),
-                      "meta": checkpoint_meta({"model": model_cfg}, 19, "cityscapes19", stage="test")})
-    return str(path)
-
-
-def make_region_cfg(proxy_config) -> dict:
-    """A config for the selection runners on the proxy_datasets fixture."""
-    return {"seed": 0, "device": "cpu", "datasets": copy.deepcopy(proxy_config["datasets"]),
-            "features": {"batch_size": 8}, "train": {"precision": "fp32"},
-            "ripu": {"k_ra": 1, "k_pa": 1, "pa_pixels_per_image": 4, "criterion": "both"},
-            "mcu": {"gamma": 0.5, "low_quantile": 0.5, "decay": 0.9, "adaptive_sampling": True},
-            "mada": {"source_anchors": 3, "target_anchors": 3}}
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("select_ckpt"))
-
-
-@pytest.fixture
-def region_cfg(proxy_config):
-    return make_region_cfg(proxy_config)
-
-
-def write_masks(path, ids, fill_fraction: float = 0.0, size=(32, 64)):
-    """A masks file of the images `ids` labelling the first `fill_fraction` of each image's rows."""
-    from adaseg.io import create_planes, write_ids, write_plane
-
-    with h5py.File(path, "w") as h5:
-        write_ids(h5, ids)
-        masks = create_planes(h5, "masks", [size] * len(ids), "u1")
-        m = np.zeros(size, np.uint8)
-        m[:int(round(fill_fraction * size[0]))] = 1
-        for i in range(len(ids)):
-            write_plane(masks, i, m)
-    return str(path)
-
-
-def proxy_ids(cfg):
-    from adaseg.data.datasets import open_dataset
-    return open_dataset(cfg, "cityscapes", "train", with_labels=False).ids
-
-
-def _region(cfg, checkpoint, tmp_path, strategy="mcu", budget=5.0, previous=None, rounds=(1, 1)):
-    from adaseg.select.region_run import run_region_selection
-    return run_region_selection(cfg, strategy=strategy, checkpoint=checkpoint, target="cityscapes",
-                                budget_percent=budget, out=tmp_path / "selection.json", masks_out=tmp_path / "masks_out.h5",
-                                previous_masks=previous, threads=1, schedule_round=rounds)
-
-
 def _d2ada(tmp_path, paths, budget=25.0, previous=True, round_k=2, strategy="d2ada", superpixels=None):
     from adaseg.select.d2ada import run_d2ada
     return run_d2ada(D2ADA_CFG, strategy=strategy, target_regions=str(paths["target"]),
@@ -716,17 +653,17 @@ def _image(cfg, tmp_path, budget, strategy="random", target_features=None):
 
 def pa_pixels_over_the_image(cfg, ck, tmp):
     cfg["ripu"]["pa_pixels_per_image"] = 2_000_000
-    return lambda: _region(cfg, ck, tmp, "ripu_pa"), BudgetError, ["ripu.pa_pixels_per_image", "2,000,000", "2,048"]
+    return lambda: run_region(cfg, ck, tmp, "ripu_pa"), BudgetError, ["ripu.pa_pixels_per_image", "2,000,000", "2,048"]
 
 
 def region_round_more_than_left(cfg, ck, tmp):
     prev = write_masks(tmp / "prev.h5", proxy_ids(cfg), 0.5)         # half of every image labelled
-    return (lambda: _region(cfg, ck, tmp, "mcu", 60.0, prev, (1, 1)), BudgetError,
+    return (lambda: run_region(cfg, ck, tmp, "mcu", 60.0, prev, (1, 1)), BudgetError,
             ["mcu round 1 of 1", "7,374", "6,144", "prev.h5", "multi_round.rounds"])
 
 
 def region_chain_over_the_pool(cfg, ck, tmp):
-    return lambda: _region(cfg, ck, tmp, "mcu", 60.0, None, (1, 2)), BudgetError, ["120%", "multi_round.rounds"]
+    return lambda: run_region(cfg, ck, tmp, "mcu", 60.0, None, (1, 2)), BudgetError, ["120%", "multi_round.rounds"]
 
 
 def d2ada_round_more_than_left(cfg, ck, tmp):
@@ -740,17 +677,17 @@ def image_budget_selects_nothing(cfg, ck, tmp):
 
 
 def mcu_budget_selects_nothing(cfg, ck, tmp):
-    return lambda: _region(cfg, ck, tmp, "mcu", 0.01), BudgetError, ["selection.json", "0.01%", "0.0489"]
+    return lambda: run_region(cfg, ck, tmp, "mcu", 0.01), BudgetError, ["selection.json", "0.01%", "0.0489"]
 
 
 def ra_budget_below_one_square(cfg, ck, tmp):
     # 0.1% of 2,048 px = 2 px, less than even a corner square (4 px); one 3x3 square is 0.44%
-    return lambda: _region(cfg, ck, tmp, "ripu_ra", 0.1), BudgetError, ["selection.json", "9 px", "0.44%"]
+    return lambda: run_region(cfg, ck, tmp, "ripu_ra", 0.1), BudgetError, ["selection.json", "9 px", "0.44%"]
 
 
 def pa_round_share_zero(cfg, ck, tmp):
     cfg["ripu"]["pa_pixels_per_image"] = 1
-    return (lambda: _region(cfg, ck, tmp, "ripu_pa", 5.0, None, (1, 2)), BudgetError,
+    return (lambda: run_region(cfg, ck, tmp, "ripu_pa", 5.0, None, (1, 2)), BudgetError,
             ["selection.json", "ripu.pa_pixels_per_image", "at least 2"])
 
 
@@ -768,7 +705,7 @@ def image_budget_zero(cfg, ck, tmp):
 
 
 def region_budget_over_the_image(cfg, ck, tmp):
-    return lambda: _region(cfg, ck, tmp, "ripu_ra", 150.0), BudgetError, ["ripu_ra", "150%", "--budget"]
+    return lambda: run_region(cfg, ck, tmp, "ripu_ra", 150.0), BudgetError, ["ripu_ra", "150%", "--budget"]
 
 
 def d2ada_budget_over_the_pool(cfg, ck, tmp):
@@ -778,13 +715,13 @@ def d2ada_budget_over_the_pool(cfg, ck, tmp):
 
 def region_foreign_masks(cfg, ck, tmp):
     prev = write_masks(tmp / "other.h5", [f"x{i}" for i in range(N_IMG)])
-    return (lambda: _region(cfg, ck, tmp, "ripu_ra", 5.0, prev, (2, 3))), InputFileError, \
+    return (lambda: run_region(cfg, ck, tmp, "ripu_ra", 5.0, prev, (2, 3))), InputFileError, \
         ["other.h5", "foreign masks", "round1of3/masks.h5"]
 
 
 def region_masks_of_another_size(cfg, ck, tmp):
     prev = write_masks(tmp / "small.h5", proxy_ids(cfg), 0.0, size=(16, 32))
-    return lambda: _region(cfg, ck, tmp, "mcu", 5.0, prev, (2, 2)), InputFileError, ["small.h5", "16x32", "32x64"]
+    return lambda: run_region(cfg, ck, tmp, "mcu", 5.0, prev, (2, 2)), InputFileError, ["small.h5", "16x32", "32x64"]
 
 
 def d2ada_foreign_masks(cfg, ck, tmp):
@@ -1144,34 +1081,36 @@ def _stale_restart(tmp_path, monkeypatch, caplog, old, new, at, field):
     return load_torch(out)
 
 
-@pytest.mark.slow
-def test_changed_lr_after_a_kill_starts_over(tmp_path, monkeypatch, caplog, proxy_config):
-    old = _warmup_cfg(tmp_path, proxy_config, 4)
-    new = copy.deepcopy(old)
-    new["warmup"]["lr"] = 0.02
-    ck = _stale_restart(tmp_path, monkeypatch, caplog, old, new, 2, "config.warmup")
-    assert ck["iteration"] == 4
+def _lower_lr(cfg):
+    cfg["warmup"]["lr"] = 0.02
 
 
-@pytest.mark.slow
-def test_fewer_iterations_after_a_kill_train_from_scratch(tmp_path, monkeypatch, caplog, proxy_config):
+def _fewer_iterations(cfg):
     # the partial file is at iteration 4 of 6; the rerun asks for 3: without the fingerprint it
     # would write "3 iterations" holding 4 iterations of another schedule
-    old = _warmup_cfg(tmp_path, proxy_config, 6)
-    new = copy.deepcopy(old)
-    new["warmup"]["iterations"] = 3
-    ck = _stale_restart(tmp_path, monkeypatch, caplog, old, new, 4, "iterations")
-    assert ck["iteration"] == 3
+    cfg["warmup"]["iterations"] = 3
+
+
+def _narrower_decoder(cfg):
+    cfg["model"]["decoder_channels"] = 16
 
 
 @pytest.mark.slow
-def test_changed_architecture_after_a_kill_starts_over(tmp_path, monkeypatch, caplog, proxy_config):
-    old = _warmup_cfg(tmp_path, proxy_config, 3)
+@pytest.mark.parametrize("change, iterations, killed_at, field, trained", [
+    (_lower_lr, 4, 2, "config.warmup", 4),
+    (_fewer_iterations, 6, 4, "iterations", 3),
+    (_narrower_decoder, 3, 2, "model_cfg.decoder_channels", 3),
+], ids=["lr", "iterations", "architecture"])
+def test_a_changed_run_after_a_kill_starts_over(change, iterations, killed_at, field, trained,
+                                                tmp_path, monkeypatch, caplog, proxy_config):
+    old = _warmup_cfg(tmp_path, proxy_config, iterations)
     new = copy.deepcopy(old)
-    new["model"]["decoder_channels"] = 16
-    _stale_restart(tmp_path, monkeypatch, caplog, old, new, 2, "model_cfg.decoder_channels")
+    change(new)
+    ck = _stale_restart(tmp_path, monkeypatch, caplog, old, new, killed_at, field)
+    assert ck["iteration"] == trained
     model, meta = load_model(tmp_path / "warmup.pt")
-    assert meta["model_cfg"]["decoder_channels"] == 16 and model.feature_dim == 16
+    width = new["model"]["decoder_channels"]
+    assert meta["model_cfg"]["decoder_channels"] == width and model.feature_dim == width
 
 
 @pytest.fixture

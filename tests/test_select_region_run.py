@@ -4,19 +4,7 @@ import logging
 import h5py
 import numpy as np
 
-import pytest
-
-from test_bad_inputs import AREA, N_IMG, _region, make_checkpoint, make_region_cfg, proxy_ids, write_masks
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return make_checkpoint(tmp_path_factory.mktemp("region_run_ckpt"))
-
-
-@pytest.fixture
-def region_cfg(proxy_config):
-    return make_region_cfg(proxy_config)
+from conftest import AREA, N_IMG, proxy_ids, run_region, write_masks
 
 
 def _masks(path):
@@ -31,7 +19,7 @@ def test_a_chain_of_rounds_meets_every_budget(region_cfg, checkpoint, tmp_path, 
     prev = None
     for r in (1, 2):
         d = tmp_path / f"r{r}"
-        sel = _region(region_cfg, checkpoint, d, "mcu", 5.0, prev, (r, 2))
+        sel = run_region(region_cfg, checkpoint, d, "mcu", 5.0, prev, (r, 2))
         assert sel["pixels_labelled"] == sel["budget_pixels"] == N_IMG * round(0.05 * AREA)
         prev = str(d / "masks_out.h5")
     assert _masks(prev).sum() == 2 * N_IMG * round(0.05 * AREA)
@@ -45,7 +33,7 @@ def test_a_whole_pool_chain_is_not_refused_for_rounding(region_cfg, checkpoint, 
     prev = None
     for r in (1, 2, 3):
         d = tmp_path / f"r{r}"
-        sel = _region(region_cfg, checkpoint, d, "mcu", 33.3333, prev, (r, 3))
+        sel = run_region(region_cfg, checkpoint, d, "mcu", 33.3333, prev, (r, 3))
         prev = str(d / "masks_out.h5")
     assert _masks(prev).all()
     assert sel["pixels_labelled"] == N_IMG * 682 < sel["budget_pixels"] == N_IMG * 683
@@ -63,7 +51,7 @@ def test_an_image_short_of_free_pixels_gives_what_it_has(region_cfg, checkpoint,
         m = np.ones((32, 64), np.uint8)
         m[0, :10] = 0                                   # image 0: 10 free pixels, its budget 102
         h5["masks"][0] = m
-    sel = _region(region_cfg, checkpoint, tmp_path, "mcu", 5.0, str(prev), (2, 2))
+    sel = run_region(region_cfg, checkpoint, tmp_path, "mcu", 5.0, str(prev), (2, 2))
     new = _masks(tmp_path / "masks_out.h5") & ~_masks(prev)
     assert new[0].sum() == 10 and all(new[i].sum() == 102 for i in range(1, N_IMG))
     assert sel["pixels_labelled"] == sel["budget_pixels"] - 92
@@ -75,9 +63,9 @@ def test_ripu_pa_rounds_never_overlap_through_the_runner(region_cfg, checkpoint,
     """Round 2 of a RIPU PA chain reads round 1's masks: no new pixel within 2k of a round-1 pixel."""
     from adaseg.select.ripu import blocked_by_earlier_rounds
 
-    r1 = _region(region_cfg, checkpoint, tmp_path / "r1", "ripu_pa", 5.0, None, (1, 2))
+    r1 = run_region(region_cfg, checkpoint, tmp_path / "r1", "ripu_pa", 5.0, None, (1, 2))
     first = _masks(tmp_path / "r1" / "masks_out.h5")
-    r2 = _region(region_cfg, checkpoint, tmp_path / "r2", "ripu_pa", 5.0, str(tmp_path / "r1" / "masks_out.h5"), (2, 2))
+    r2 = run_region(region_cfg, checkpoint, tmp_path / "r2", "ripu_pa", 5.0, str(tmp_path / "r1" / "masks_out.h5"), (2, 2))
     new = _masks(tmp_path / "r2" / "masks_out.h5") & ~first
     assert r1["pixels_labelled"] == r2["pixels_labelled"] == new.sum() == N_IMG * 2   # 4 px per image over 2 rounds
     k = region_cfg["ripu"]["k_pa"]

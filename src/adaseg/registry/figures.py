@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..ablations import sweep_variant
+from ._resolve import lookup
 from .runs import SOURCE_ONLY, WARMUP, Scale, run_path
 
 
@@ -129,6 +130,4 @@ assert len(FIGURES) == len(_FIGURES), "two figures share a name"
 
 
 def figure(name: str) -> Figure:
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure '{name}' (known: {', '.join(FIGURES)}; src/adaseg/registry/figures.py)")
-    return FIGURES[name]
+    return lookup(FIGURES, name, "figure", "src/adaseg/registry/figures.py")

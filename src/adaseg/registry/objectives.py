@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._resolve import resolve
+from ._resolve import lookup, resolve
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,4 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in [
 
 def objective(name: str) -> Objective:
     """The objective `name` (a variant after '+' is ignored), or an error listing the known ones."""
-    base = name.partition("+")[0]
-    if base not in OBJECTIVES:
-        raise ValueError(f"unknown fine-tuning objective '{base}' (known: {', '.join(OBJECTIVES)}; "
-                         "src/adaseg/registry/objectives.py)")
-    return OBJECTIVES[base]
+    return lookup(OBJECTIVES, name.partition("+")[0], "fine-tuning objective", "src/adaseg/registry/objectives.py")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._resolve import resolve
+from ._resolve import lookup, resolve
 
 UNITS = ("image", "region", "superpixel", "pixel")
 RUNNERS = ("image", "model", "superpixel")
@@ -93,11 +93,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
 
 def strategy(name: str) -> Strategy:
     """The strategy `name` (a variant after '+' is ignored), or an error listing the known ones."""
-    base = name.partition("+")[0]
-    if base not in STRATEGIES:
-        raise ValueError(f"unknown selection strategy '{base}' (known: {', '.join(STRATEGIES)}; "
-                         "src/adaseg/registry/strategies.py)")
-    return STRATEGIES[base]
+    return lookup(STRATEGIES, name.partition("+")[0], "selection strategy", "src/adaseg/registry/strategies.py")
 
 
 def strategies_run_by(runner: str) -> list[str]:

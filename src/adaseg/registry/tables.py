@@ -13,6 +13,7 @@ from typing import Callable, Union
 
 from ..ablations import sweep_variant
 from ..report.published import D2ADA_ALPHA, RIPU_SWEEPS
+from ._resolve import lookup
 from .runs import SOURCE_ONLY, WARMUP, Scale, chain, run_path
 
 
@@ -335,6 +336,4 @@ assert len(TABLES) == len(_TABLES), "two tables share a name"
 
 
 def table(name: str) -> Table:
-    if name not in TABLES:
-        raise ValueError(f"unknown table '{name}' (known: {', '.join(TABLES)}; src/adaseg/registry/tables.py)")
-    return TABLES[name]
+    return lookup(TABLES, name, "table", "src/adaseg/registry/tables.py")

@@ -10,6 +10,7 @@ Algorithm 1: all target data), while labelled regions are never selected again.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from ..io import atomic_path, create_planes, open_h5, open_masks, plane, read_id
 from ..registry import strategy as registered_strategy
 from .checks import CHAIN_BUDGET, check_percent, differing_ids, foreign_masks, percent_for
 from .selection_list import budget_pixels, write_selection
+
+log = logging.getLogger("adaseg")
 
 
 def n_components(n_regions: int) -> int:
@@ -233,4 +236,7 @@ def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str
                    pixels_labelled=new_px, pixels_labelled_total=int(sum(e["pixels"] for e in entries)),
                    regions=len(chosen), mask_file=str(masks_out), selected=entries)
         write_selection(out, sel)
+        # whole superpixels only: what is left of the budget is smaller than any free superpixel
+        log.info("%s: %s new px of a %s px budget in %d superpixels (%s px short: no free superpixel fits)",
+                 who, f"{new_px:,}", f"{budget:,}", len(chosen), f"{budget - new_px:,}")
         return sel

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BudgetError
 from ..io import read_json, write_json
 
 
 def budget_pixels(fraction: float, pool_pixels: int) -> int:
+    """The budget in pixels: `fraction` of a pool of `pool_pixels` (a BudgetError outside (0, 1])."""
     if not 0 < fraction <= 1:
-        raise ValueError(f"budget fraction must be in (0, 1], got {fraction}")
+        raise BudgetError(f"a selection budget of {100 * fraction:g}% of the pool is outside (0, 100]: "
+                          "set the budget (percent of the target pool's pixels) between 0 and 100")
     return int(round(fraction * pool_pixels))
 
 
