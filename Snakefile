@@ -15,6 +15,11 @@ from adaseg.config import refuse_templated
 
 refuse_templated(workflow.configfiles)
 
+# `--config seeds=[0,1]` arrives as strings: read them as the integers they are
+from adaseg.config import seeds_from_command_line
+
+seeds_from_command_line(config)
+
 
 validate(config, "src/adaseg/config.schema.json")
 

@@ -42,9 +42,9 @@ $a pseudo-labels $c --checkpoint $f/stage1.pt --target cityscapes --out $f/pseud
 $a finetune $c --objective stage2 --init $f/stage1.pt --selection $r/select/mada/10/selection.json --source gta5 --target cityscapes \
   --target-anchors $f/target_anchors.npz --pseudo-labels $f/pseudo_labels.h5 --out $f/stage2.pt
 $a evaluate $c --checkpoint $f/stage2.pt --target cityscapes --out $r/eval/finetune/mada/10/stage2.json
-$a table $c --name table1_gta --row source_only=$r/eval/warmup/source_only.json --row adaptseg=$r/eval/warmup/adaptseg.json \
-  --row random=$r/eval/finetune/random/10/stage1.json --row mada_stage1=$r/eval/finetune/mada/10/stage1.json \
-  --row mada_full=$r/eval/finetune/mada/10/stage2.json --row fully_supervised=$r/eval/finetune/full/100/stage1.json \
-  --out-prefix $out/results/tables/table1_gta
+$a table $c --name table1_gta --row source_only@0=$r/eval/warmup/source_only.json --row adaptseg@0=$r/eval/warmup/adaptseg.json \
+  --row random@0=$r/eval/finetune/random/10/stage1.json --row mada_stage1@0=$r/eval/finetune/mada/10/stage1.json \
+  --row mada_full@0=$r/eval/finetune/mada/10/stage2.json --row fully_supervised@0=$r/eval/finetune/full/100/stage1.json \
+  --reference mada_stage1@0=$r/eval/finetune/random/10/stage1.json --out-prefix $out/results/tables/table1_gta
 python3 -c "import json,sys; d=json.load(open('$r/eval/finetune/mada/10/stage2.json')); print('stage2 checkpoint evaluated on', d['dataset'], 'mIoU', d['miou'])"
 echo GPU_SMOKE_OK

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adaseg.ablations import resolve_variant
 from adaseg.registry import FIGURES, OBJECTIVES, TABLES, Scale, figure, objective, split_run, strategies_run_by, strategy, table
-from adaseg.registry.runs import WARMUP, WARMUP_KINDS
+from adaseg.registry.runs import WARMUP, WARMUP_KINDS, seed_of
 from adaseg.registry.strategies import SHARED_SELECTIONS
 
 R = config["results"]
@@ -18,8 +18,13 @@ LOGS = f"{R}/logs"
 # the config values tables and figures are written with (budget, rounds, sweeps)
 SCALE = Scale.from_config(config)
 BUDGET = SCALE.budget
-# MADA selects with, and fine-tunes from, the AdaptSeg warm-up (MADA Algorithm 1, step 1).
-INIT = WARMUP
+SEEDS = list(SCALE.seeds)
+
+
+def init_model(seed):
+    """The model every chain of `seed` selects with, and fine-tunes from, first: the AdaptSeg warm-up
+    (MADA Algorithm 1, step 1), one shared by all seeds unless warmup.per_seed."""
+    return SCALE.at_seed(WARMUP, int(seed))
 
 # Devices. Every rule that runs the network declares the GPUs it takes (resources gpu=..., so that
 # `snakemake --cores all --resources gpu=N` runs at most N GPUs' worth of jobs at once) and its
@@ -69,6 +74,8 @@ def sections(*keys, datasets=()):
     """The config sections a rule depends on, as a canonical string (a rerun trigger). A dataset's
     `cache` switch is left out: the decoded-sample cache holds the same pixels as the PNGs."""
     picked = {k: config.get(k) for k in keys}
+    if isinstance(picked.get("warmup"), dict):   # per_seed only names the warm-up's path (its seed)
+        picked["warmup"] = {k: v for k, v in picked["warmup"].items() if k != "per_seed"}
     picked["datasets"] = {d: {k: v for k, v in config["datasets"][d].items() if k != "cache"} for d in datasets}
     return json.dumps(picked, sort_keys=True)
 
@@ -112,7 +119,7 @@ def domain_dataset(wildcards):
 
 
 # --- runs: round r of a chain of R rounds (src/adaseg/registry/runs.py) ---------------------------
-RUN = "{strategy}/{budget}/{objective}/round{round}of{rounds}"
+RUN = "s{seed}/{strategy}/{budget}/{objective}/round{round}of{rounds}"
 SEL = f"{R}/{{source}}/select/{RUN}"
 FTR = f"{R}/{{source}}/finetune/{RUN}"
 
@@ -120,7 +127,7 @@ FTR = f"{R}/{{source}}/finetune/{RUN}"
 def check_run(w):
     """Refuse a run path the pipeline cannot run, naming what to change."""
     s, o, r, n = strategy(w.strategy), objective(w.objective), int(w.round), int(w.rounds)
-    run = f"finetune/{w.strategy}/{w.budget}/{w.objective}/round{r}of{n}"
+    run = f"finetune/s{w.seed}/{w.strategy}/{w.budget}/{w.objective}/round{r}of{n}"
     if r > n:
         raise ValueError(f"{run}: round {r} of {n} rounds")
     if n > 1 and not s.multi_round:
@@ -138,14 +145,14 @@ def chain_objective(w):
 
 
 def selection_dir(w):
-    return f"{R}/{w.source}/select/{w.strategy}/{w.budget}/{chain_objective(w)}/round{w.round}of{w.rounds}"
+    return f"{R}/{w.source}/select/s{w.seed}/{w.strategy}/{w.budget}/{chain_objective(w)}/round{w.round}of{w.rounds}"
 
 
 def selecting_model(w):
     """The model that selects in round r: the warm-up, then the fine-tune of round r-1."""
     check_run(w)
     r = int(w.round)
-    return INIT if r == 1 else f"finetune/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}"
+    return init_model(w.seed) if r == 1 else f"finetune/s{w.seed}/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}"
 
 
 def selecting_checkpoint(w):
@@ -156,7 +163,7 @@ def previous_round_masks(w):
     r = int(w.round)
     if r == 1:
         return []
-    return [f"{R}/{w.source}/select/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}/masks.h5"]
+    return [f"{R}/{w.source}/select/s{w.seed}/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}/masks.h5"]
 
 
 def per_round_budget(w):
@@ -173,10 +180,11 @@ wildcard_constraints:
     source="|".join(SOURCES) or "none",
     dataset="|".join(config["datasets"]),
     kind="|".join(WARMUP_KINDS),
+    seed="[0-9]+",
     strategy=r"[a-z][a-z0-9_]*(\+[A-Za-z0-9_]+)?",
     budget="[0-9.]+",
     domain="source|target",
-    model="(warmup|finetune)/[A-Za-z0-9_./+]+",
+    model="(warmup|finetune)/s[0-9]+/[A-Za-z0-9_./+]+",
     round="[1-9][0-9]*",
     rounds="[1-9][0-9]*",
     objective=rf"({'|'.join(OBJECTIVES)})(\+[A-Za-z0-9_]+)?",
@@ -186,14 +194,13 @@ def shared_files(source):
     """The files a DVC remote shares for a source (rule shared_<source>, dvc.yaml proxy_data/warmup/
     selections stages), the decoded-sample caches the warm-up reads included (a cache rebuilt after
     a pulled warm-up would make it outdated)."""
-    feats = f"{R}/{source}/features/{INIT}"
-    sel = f"{R}/{source}/select"
+    warmups = sorted({SCALE.warmup_seed(s) for s in SEEDS})
     caches = [f for name in (source, TARGET) for f in dataset_input(name) if "/cache/" in str(f)]
-    images = [f"{sel}/{s}/{BUDGET}/stage1/round1of1" for s in SHARED_SELECTIONS]
+    images = [f"{R}/{source}/select/s{seed}/{s}/{BUDGET}/stage1/round1of1" for seed in SEEDS for s in SHARED_SELECTIONS]
     return (
         [str(f) for f in caches]
-        + [f"{R}/{source}/warmup/{kind}.pt" for kind in WARMUP_KINDS]
-        + [f"{feats}/{domain}.h5" for domain in ("source", "target")]
+        + [f"{R}/{source}/warmup/s{seed}/{kind}.pt" for seed in warmups for kind in WARMUP_KINDS]
+        + [f"{R}/{source}/features/warmup/s{seed}/adaptseg/{domain}.h5" for seed in warmups for domain in ("source", "target")]
         + [f"{d}/{f}" for d in images for f in ("selection.json", "scores.npz")]
     )
 
@@ -207,7 +214,7 @@ def image_features(w):
     """The warm-up feature dumps an image-level strategy reads (none for random / full)."""
     selecting_model(w)
     domains = sorted({field.split(":")[0] for field in strategy(w.strategy).reads})
-    return {domain: f"{R}/{w.source}/features/{INIT}/{domain}.h5" for domain in domains}
+    return {domain: f"{R}/{w.source}/features/{init_model(w.seed)}/{domain}.h5" for domain in domains}
 
 
 def feature_flags(wildcards, input):
@@ -226,7 +233,7 @@ def finetune_inputs(w):
     o, sel = objective(w.objective), selection_dir(w)
     files = dict(selection=f"{sel}/selection.json", source_data=dataset_input(w.source), target_data=dataset_input(TARGET))
     if o.starts_from:
-        start = f"finetune/{w.strategy}/{w.budget}/{o.starts_from}/round1of1"
+        start = f"finetune/s{w.seed}/{w.strategy}/{w.budget}/{o.starts_from}/round1of1"
         files.update(init=f"{R}/{w.source}/{start}.pt", anchors=f"{R}/{w.source}/target_anchors/{start}.npz",
                      pseudo=f"{R}/{w.source}/pseudo_labels/{start}.h5")
     else:
@@ -241,12 +248,27 @@ def semi_flags(wildcards, input):
     return f"--target-anchors {shlex.quote(input.anchors)} --pseudo-labels {shlex.quote(input.pseudo)}" if "anchors" in keys else ""
 
 
-def table_inputs(wildcards):
-    """The evaluation file of every computed row of a table, under its source dataset."""
-    t = table(wildcards.table)
+def table_evaluations(name):
+    """(rows, references): row key -> [(seed, evaluation file)] of its runs at every seed, and of the
+    random runs each is compared with (paired by seed), under the table's source dataset."""
+    t = table(name)
     if t.source not in config["datasets"]:
         raise ValueError(f"{t.name} needs the source dataset '{t.source}' in config 'datasets'")
-    return {key: f"{R}/{t.source}/eval/{run}.json" for key, run in t.runs_at(SCALE).items()}
+    under = lambda runs: {k: [(s, f"{R}/{t.source}/{path}") for s, path in v] for k, v in runs.items()}
+    return under(t.evaluations(SCALE)), under(t.references(SCALE))
+
+
+def table_inputs(wildcards):
+    """Every evaluation file a table reads (its rows' and their references')."""
+    rows, refs = table_evaluations(wildcards.table)
+    return list(dict.fromkeys(path for runs in (rows, refs) for v in runs.values() for _, path in v))
+
+
+def table_flags(wildcards):
+    """--row KEY@SEED=EVAL and --reference KEY@SEED=EVAL flags of a table."""
+    rows, refs = table_evaluations(wildcards.table)
+    return " ".join(f"--{flag} {shlex.quote(f'{k}@{s}={path}')}" for flag, runs in (("row", rows), ("reference", refs))
+                    for k, v in runs.items() for s, path in v)
 
 
 def table_title(name):
@@ -259,4 +281,4 @@ def figure_items(name):
     f = figure(name)
     if f.source not in config["datasets"]:
         raise ValueError(f"figure {name} needs the source dataset '{f.source}' in config 'datasets'")
-    return [(key, f"{R}/{f.source}/{path}") for key, path in f.items(SCALE)]
+    return [(key, f"{R}/{f.source}/{path}") for key, path in f.inputs(SCALE)]

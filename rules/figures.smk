@@ -2,7 +2,8 @@
 # drawn by `adaseg figure` (src/adaseg/report/figures.py) from files other rules wrote.
 
 FIGURE_PROTOCOL = (
-    "Every point is the final checkpoint of one run (no model selection), evaluated on the target val "
+    "Every point is the mean over the seeds of the final checkpoints of its runs (no model selection; the band: one "
+    "standard deviation), evaluated on the target val "
     "split; budgets count labelled target pixels. Dashed lines, if any, are the paper's published values "
     "(ResNet-101, real datasets), not comparable to proxy numbers."
 )
@@ -25,7 +26,7 @@ rule figure:
         item_flags=lambda wc: " ".join(f"--item {shlex.quote(f'{k}={p}')}" for k, p in figure_items(wc.figure)),
         title=lambda wc: figure(wc.figure).title,
         protocol=FIGURE_PROTOCOL,
-        cfg=sections("seed", "figures", "evaluation", datasets=[TARGET]),
+        cfg=sections("seeds", "figures", "evaluation", datasets=[TARGET]),
     threads: config["threads"]
     resources:
         gpu=GPU_INFER,

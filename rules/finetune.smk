@@ -16,20 +16,20 @@ rule finetune:
         objective=lambda wc: objective(wc.objective).name,
         semi=semi_flags,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
-        cfg=lambda wc: sections("seed", "train", "finetune", *objective(wc.objective).config,
+        cfg=lambda wc: sections("train", "finetune", *objective(wc.objective).config,
                                 datasets=[wc.source, TARGET]) + variant_overrides(wc.strategy, wc.objective),
     threads: config["threads"]
     resources:
         gpu=GPU_TRAIN,
         mem_mb=MEM_MB,
     log:
-        f"{LOGS}/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
+        f"{LOGS}/{{source}}/finetune/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/finetune/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
+        f"{R}/benchmarks/{{source}}/finetune/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} finetune --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} "
+        "{params.launch} finetune --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} --seed {wildcards.seed:q} "
         "--objective {params.objective:q} --init {input.init:q} --selection {input.selection:q} {params.semi} "
         "--source {wildcards.source:q} --target {params.target:q} --round {wildcards.round:q} "
         "--rounds {wildcards.rounds:q} --out {output:q} 2> {log:q}"
@@ -42,7 +42,8 @@ rule target_anchors:
         f"{R}/{{source}}/target_anchors/{{model}}.npz",
     params:
         variant=lambda wc: variant_flag(*model_variants(wc.model)),
-        cfg=lambda wc: sections("seed", "mada") + variant_overrides(*model_variants(wc.model)),
+        seed=lambda wc: seed_of(wc.model),
+        cfg=lambda wc: sections("mada") + variant_overrides(*model_variants(wc.model)),
     log:
         f"{LOGS}/{{source}}/target_anchors/{{model}}.log",
     benchmark:
@@ -50,7 +51,7 @@ rule target_anchors:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg target-anchors --config \"$ADASEG_CONFIG\" {params.variant} --features {input:q} --out {output:q} 2> {log:q}"
+        "adaseg target-anchors --config \"$ADASEG_CONFIG\" {params.variant} --seed {params.seed:q} --features {input:q} --out {output:q} 2> {log:q}"
 
 
 rule pseudo_labels:

@@ -18,16 +18,16 @@ rule select_image:
         features=feature_flags,
         strategy=lambda wc: strategy(wc.strategy).name,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
-        cfg=lambda wc: sections("seed", "mada", "diversity", datasets=[TARGET])
+        cfg=lambda wc: sections("mada", "diversity", datasets=[TARGET])
         + variant_overrides(wc.strategy, wc.objective),
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
+        f"{LOGS}/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select --config \"$ADASEG_CONFIG\" {params.variant} --strategy {params.strategy:q} "
+        "adaseg select --config \"$ADASEG_CONFIG\" {params.variant} --seed {wildcards.seed:q} --strategy {params.strategy:q} "
         "--target {params.target:q} --budget {wildcards.budget:q} {params.features} "
         "--scores-out {output.scores:q} --out {output.selection:q} 2> {log:q}"
 
@@ -49,7 +49,7 @@ rule select_regions:
         previous=lambda wc, input: f"--previous-masks {shlex.quote(input.previous[0])}" if input.previous else "",
         strategy=lambda wc: strategy(wc.strategy).name,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
-        cfg=lambda wc: sections("seed", "ripu", "mcu", "features", datasets=[TARGET])
+        cfg=lambda wc: sections("ripu", "mcu", "features", datasets=[TARGET])
         + PRECISION
         + variant_overrides(wc.strategy, wc.objective),
     threads: config["threads"]
@@ -57,13 +57,13 @@ rule select_regions:
         gpu=GPU_INFER,
         mem_mb=MEM_MB,
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
+        f"{LOGS}/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} select-regions --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} "
+        "{params.launch} select-regions --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} --seed {wildcards.seed:q} "
         "--strategy {params.strategy:q} --checkpoint {input.checkpoint:q} --target {params.target:q} "
         "--budget {params.per_round:q} --round {wildcards.round:q} --rounds {wildcards.rounds:q} {params.previous} "
         "--masks-out {output.masks:q} --out {output.selection:q} 2> {log:q}"
@@ -85,15 +85,15 @@ rule select_superpixels:
         previous=lambda wc, input: f"--previous-masks {shlex.quote(input.previous[0])}" if input.previous else "",
         strategy=lambda wc: strategy(wc.strategy).name,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
-        cfg=lambda wc: sections("seed", "d2ada") + variant_overrides(wc.strategy, wc.objective),
+        cfg=lambda wc: sections("d2ada") + variant_overrides(wc.strategy, wc.objective),
     log:
-        f"{LOGS}/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
+        f"{LOGS}/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/select/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
+        f"{R}/benchmarks/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-superpixels --config \"$ADASEG_CONFIG\" {params.variant} --strategy {params.strategy:q} "
+        "adaseg select-superpixels --config \"$ADASEG_CONFIG\" {params.variant} --seed {wildcards.seed:q} --strategy {params.strategy:q} "
         "{params.regions} --superpixels {input.superpixels:q} --round {wildcards.round:q} "
         "--source {wildcards.source:q} --budget {params.per_round:q} {params.previous} --gmm-out {output.gmm:q} "
         "--masks-out {output.masks:q} --out {output.selection:q} 2> {log:q}"

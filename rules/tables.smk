@@ -10,7 +10,7 @@ TABLE_FILES = ["csv", "md", "tex", "html", "metrics.json", "miou.csv"]
 
 rule table:
     input:
-        unpack(table_inputs),
+        evals=table_inputs,
         target_data=dataset_input(TARGET),
     output:
         csv=f"{R}/tables/{{table}}.csv",
@@ -24,7 +24,7 @@ rule table:
         table="|".join(TABLES),
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        rows=lambda wc: " ".join(f"--row {shlex.quote(f'{k}={v}')}" for k, v in table_inputs(wc).items()),
+        rows=table_flags,
         title=lambda wc: table_title(wc.table),
     log:
         f"{LOGS}/tables/{{table}}.log",

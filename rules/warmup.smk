@@ -6,21 +6,21 @@ rule warmup:
         source=lambda wc: dataset_input(wc.source),
         target=dataset_input(TARGET),
     output:
-        f"{R}/{{source}}/warmup/{{kind}}.pt",
+        f"{R}/{{source}}/warmup/s{{seed}}/{{kind}}.pt",
     params:
         launch=launch(True),
         target=TARGET,
-        cfg=lambda wc: sections("seed", "model", "train", "warmup", datasets=[wc.source, TARGET]),
+        cfg=lambda wc: sections("model", "train", "warmup", datasets=[wc.source, TARGET]),
     threads: config["threads"]
     resources:
         gpu=GPU_TRAIN,
         mem_mb=MEM_MB,
     log:
-        f"{LOGS}/{{source}}/warmup_{{kind}}.log",
+        f"{LOGS}/{{source}}/warmup/s{{seed}}_{{kind}}.log",
     benchmark:
-        f"{R}/benchmarks/{{source}}/warmup_{{kind}}.tsv"
+        f"{R}/benchmarks/{{source}}/warmup/s{{seed}}_{{kind}}.tsv"
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "{params.launch} warmup --config \"$ADASEG_CONFIG\" --threads {threads} --kind {wildcards.kind:q} "
+        "{params.launch} warmup --config \"$ADASEG_CONFIG\" --threads {threads} --seed {wildcards.seed:q} --kind {wildcards.kind:q} "
         "--source {wildcards.source:q} --target {params.target:q} --out {output:q} 2> {log:q}"

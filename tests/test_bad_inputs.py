@@ -62,6 +62,11 @@ def _set(path, value):
     return change
 
 
+def _seed_not_seeds(cfg):
+    del cfg["seeds"]
+    cfg["seed"] = 3
+
+
 def _rename_dataset(new):
     def change(cfg):
         cfg["datasets"][new] = cfg["datasets"].pop("gta5")
@@ -70,7 +75,8 @@ def _rename_dataset(new):
 
 CONFIG_CASES = {
     # (change, needles of the message)
-    "unknown top-level key": (_set(["sead"], 1), ["sead", "did you mean 'seed'"]),
+    "unknown top-level key": (_set(["sead"], 1), ["sead", "did you mean 'seeds'"]),
+    "one seed instead of a list": (_seed_not_seeds, ["seed", "seeds: [3]"]),
     "misspelled train key": (_set(["train", "aux_wieght"], 0.1), ["train.aux_wieght", "did you mean 'aux_weight'"]),
     "misspelled dataset key": (_set(["datasets", "gta5", "roots"], "x"), ["datasets.gta5.roots", "'root'"]),
     "misspelled proxy count": (_set(["proxy", "counts", "cityscape_val"], 3), ["proxy.counts.cityscape_val", "cityscapes_val"]),
@@ -80,11 +86,11 @@ CONFIG_CASES = {
     "unknown evaluation key": (_set(["evaluation", "flipp"], True), ["evaluation.flipp", "flip"]),
     "variant with a misspelled key": (_set(["variants"], {"mine": {"train": {"aux_wieght": 0.1}}}),
                                       ["variants.mine.train.aux_wieght", "aux_weight"]),
-    "variant with an unknown section": (_set(["variants"], {"mine": {"sead": 1}}), ["variants.mine", "sead", "'seed'"]),
+    "variant with an unknown section": (_set(["variants"], {"mine": {"mdoel": 1}}), ["variants.mine", "mdoel", "'model'"]),
     "variant with a bad value": (_set(["variants"], {"mine": {"ripu": {"negative_weight": -1}}}),
                                  ["variants.mine.ripu.negative_weight"]),
     "variant that is not a mapping": (_set(["variants"], {"mine": 3}), ["variants.mine"]),
-    "variant name with shell characters": (_set(["variants"], {"a;b": {"seed": 1}}), ["variants", "'a;b'"]),
+    "variant name with shell characters": (_set(["variants"], {"a;b": {"mada": {"budget": 1}}}), ["variants", "'a;b'"]),
     "dataset name with shell characters": (_rename_dataset(INJECT), ["datasets", repr(INJECT), "rename"]),
     "dataset name with a newline": (_rename_dataset("gta5\n"), ["datasets", "'gta5\\n'"]),
     "dataset name '..'": (_rename_dataset(".."), ["datasets", "'..'"]),

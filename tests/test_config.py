@@ -4,14 +4,22 @@ import copy
 import pytest
 import yaml
 
-from adaseg.config import load_config, validate_config
+from adaseg.config import deep_merge, load_config, validate_config
 from conftest import ROOT
 
 
+def shipped_configs():
+    """(path, config) of config.yaml, tests/tiny.yaml and every configs/*.yaml; a file without
+    `results` is an overlay (`--configfile` over config.yaml) and is merged over config.yaml."""
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for path in [ROOT / "config.yaml", ROOT / "tests" / "tiny.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
+        cfg = yaml.safe_load(path.read_text())
+        yield path, cfg if "results" in cfg else deep_merge(base, cfg)
+
+
 def test_shipped_configs_validate():
-    for path in [ROOT / "config.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
-        cfg = load_config(path)
-        assert cfg["threads"] >= 1
+    for path, cfg in shipped_configs():
+        assert validate_config(cfg, path)["threads"] >= 1
 
 
 def test_bad_values_are_named():
@@ -118,7 +126,8 @@ def test_schema_is_strict_and_valid():
     walk(s, [])
     assert not loose, loose
     sections = s["properties"]["variants"]["additionalProperties"]["propertyNames"]["enum"]
-    assert sorted(sections) == sorted(k for k in s["properties"] if k != "variants")
+    # every section but the seeds (a path level) and the variants themselves
+    assert sorted(sections) == sorted(k for k in s["properties"] if k not in ("variants", "seeds"))
 
 
 def test_snakemake_validation_fills_the_same_defaults():
@@ -127,11 +136,24 @@ def test_snakemake_validation_fills_the_same_defaults():
     snakemake_utils = pytest.importorskip("snakemake.utils")
     from adaseg.config import SCHEMA_PATH
 
-    for path in [ROOT / "config.yaml", ROOT / "tests" / "tiny.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
-        cfg = yaml.safe_load(path.read_text())
+    for path, cfg in shipped_configs():
+        expected = validate_config(copy.deepcopy(cfg), path)
         snakemake_utils.validate(cfg, str(SCHEMA_PATH))
-        assert cfg == load_config(path), path
+        assert cfg == expected, path
     bad = yaml.safe_load((ROOT / "config.yaml").read_text())
     bad["train"]["aux_wieght"] = 0.1
     with pytest.raises(Exception, match="aux_wieght"):
         snakemake_utils.validate(bad, str(SCHEMA_PATH))
+
+
+def test_seeds_given_on_the_command_line_are_integers(tmp_path):
+    """`snakemake --config seeds=[0,1]` reaches the config as ['0', '1'] (YAML BaseLoader)."""
+    from snakemake.cli import parse_config
+
+    from adaseg.config import seeds_from_command_line
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    cfg.update(parse_config(["seeds=[4,5]"]))
+    assert cfg["seeds"] == ["4", "5"]
+    assert validate_config(seeds_from_command_line(cfg))["seeds"] == [4, 5]
+    with pytest.raises(ValueError, match="seeds"):
+        validate_config(seeds_from_command_line({**cfg, "seeds": ["x"]}))

@@ -62,18 +62,18 @@ def test_table_has_every_row_and_labelled_published_values(pipeline):
 def test_outputs_logs_and_benchmarks(pipeline):
     tmp, cfg, _ = pipeline
     res = tmp / "results"
-    with h5py.File(res / "gta5" / "features" / "warmup" / "adaptseg" / "target.h5") as h5:
+    with h5py.File(res / "gta5" / "features" / "warmup" / "s0" / "adaptseg" / "target.h5") as h5:
         assert h5["features"].shape == (20, 19, cfg["model"]["decoder_channels"])
         assert h5["counts"].shape == (20, 19)
-    assert (res / "benchmarks" / "gta5" / "warmup_adaptseg.tsv").exists()
-    assert (res / "logs" / "gta5" / "warmup_adaptseg.log").stat().st_size > 0
-    sel = pd.read_json(res / "gta5" / "select" / "mada" / "10" / "stage1" / "round1of1" / "selection.json", typ="series")
+    assert (res / "benchmarks" / "gta5" / "warmup" / "s0_adaptseg.tsv").exists()
+    assert (res / "logs" / "gta5" / "warmup" / "s0_adaptseg.log").stat().st_size > 0
+    sel = pd.read_json(res / "gta5" / "select" / "s0" / "mada" / "10" / "stage1" / "round1of1" / "selection.json", typ="series")
     assert sel["strategy"] == "mada" and len(sel["selected"]) == 2  # 10% of 20 images
     assert sel["pixels_labelled"] <= sel["budget_pixels"] + 32 * 64
     assert not list(res.rglob("*.partial.pt"))
     # final checkpoints: what later steps read, no optimizer state (only the resume files carry that)
     from adaseg.io import load_torch
-    ck = load_torch(res / "gta5" / "warmup" / "adaptseg.pt")
+    ck = load_torch(res / "gta5" / "warmup" / "s0" / "adaptseg.pt")
     assert {"model", "discriminator", "meta"} <= set(ck) and not {"optimizer", "disc_optimizer"} & set(ck)
 
 
@@ -81,9 +81,9 @@ def test_outputs_logs_and_benchmarks(pipeline):
 def test_selection_is_byte_identical_on_rerun(pipeline):
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    feats = res / "features" / "warmup" / "adaptseg"
+    feats = res / "features" / "warmup" / "s0" / "adaptseg"
     strategies = [s for s in strategies_run_by("image") if s != "full"]
-    lists = {s: res / "select" / s / "10" / "stage1" / "round1of1" / "selection.json" for s in strategies}
+    lists = {s: res / "select" / "s0" / s / "10" / "stage1" / "round1of1" / "selection.json" for s in strategies}
     missing = [str(p) for p in lists.values() if not p.exists()]  # the selection-table test builds the rest
     if missing:
         run = _snakemake(tmp, cfg_path, *missing)
@@ -115,11 +115,11 @@ def test_region_and_pixel_selection_rounds(pipeline):
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
     strategies = (("ripu_ra", "region"), ("ripu_pa", "pixel"), ("mcu", "pixel"), ("d2ada", "superpixel"))
-    targets = [f"{tmp}/results/gta5/eval/finetune/{s}/10/stage1/round1of1.json" for s, _ in strategies]
+    targets = [f"{tmp}/results/gta5/eval/finetune/s0/{s}/10/stage1/round1of1.json" for s, _ in strategies]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]
     for strategy, unit in strategies:
-        d = res / "select" / strategy / "10" / "stage1" / "round1of1"
+        d = res / "select" / "s0" / strategy / "10" / "stage1" / "round1of1"
         sel = pd.read_json(d / "selection.json", typ="series")
         assert sel["unit"] == unit and 0 < sel["pixels_labelled"] <= sel["budget_pixels"]
         with h5py.File(d / "masks.h5") as h5:
@@ -131,7 +131,7 @@ def test_region_and_pixel_selection_rounds(pipeline):
             continue  # multi-round D2ADA goes through select-superpixels --round, tested below
         # round 2 from the round-1 model, excluding round-1 pixels
         args = [sys.executable, "-m", "adaseg", "select-regions", "--config", str(cfg_path), "--strategy", strategy,
-                "--checkpoint", str(res / "finetune" / strategy / "10" / "stage1" / "round1of1.pt"), "--target", "cityscapes",
+                "--checkpoint", str(res / "finetune" / "s0" / strategy / "10" / "stage1" / "round1of1.pt"), "--target", "cityscapes",
                 "--budget", "10", "--previous-masks", str(d / "masks.h5")]
         for name in ("a", "b"):
             subprocess.run(args + ["--masks-out", str(tmp / f"{strategy}_r2{name}.h5"),
@@ -153,8 +153,8 @@ def test_d2ada_second_round(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    d = res / "select" / "d2ada" / "10" / "stage1" / "round1of1"
-    regions = res / "regions" / "warmup" / "adaptseg"
+    d = res / "select" / "s0" / "d2ada" / "10" / "stage1" / "round1of1"
+    regions = res / "regions" / "warmup" / "s0" / "adaptseg"
     out = tmp / "d2ada_r2.json"
     for name in ("", "_again"):
         subprocess.run([sys.executable, "-m", "adaseg", "select-superpixels", "--config", str(cfg_path), "--strategy", "d2ada",
@@ -189,7 +189,7 @@ def test_selection_table_every_strategy_same_budget(pipeline):
         "random", "entropy", "adversarial", "aada", "prototype", "mada", "madav2"}
     # same budget: every list within its budget (image lists: by less than one image)
     for s in expected:
-        sel = pd.read_json(tmp / "results" / "gta5" / "select" / s / "10" / "stage1" / "round1of1" / "selection.json",
+        sel = pd.read_json(tmp / "results" / "gta5" / "select" / "s0" / s / "10" / "stage1" / "round1of1" / "selection.json",
                            typ="series")
         slack = 32 * 64 if sel["unit"] == "image" else 0
         assert sel["pixels_labelled"] <= sel["budget_pixels"] + slack, s
@@ -204,26 +204,26 @@ def test_multi_round_wildcards(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    targets = [f"{res}/eval/finetune/{s}/10/stage1/round2of2.json" for s in ("ripu_ra", "d2ada")]
+    targets = [f"{res}/eval/finetune/s0/{s}/10/stage1/round2of2.json" for s in ("ripu_ra", "d2ada")]
     run = _snakemake(tmp, cfg_path, *targets)
     assert run.returncode == 0, run.stderr[-4000:]
     for s in ("ripu_ra", "d2ada"):
-        sel = [pd.read_json(res / "select" / s / "10" / "stage1" / f"round{r}of2" / "selection.json", typ="series")
+        sel = [pd.read_json(res / "select" / "s0" / s / "10" / "stage1" / f"round{r}of2" / "selection.json", typ="series")
                for r in (1, 2)]
         masks = []
         for r in (1, 2):
-            with h5py.File(res / "select" / s / "10" / "stage1" / f"round{r}of2" / "masks.h5") as h5:
+            with h5py.File(res / "select" / "s0" / s / "10" / "stage1" / f"round{r}of2" / "masks.h5") as h5:
                 masks.append(h5["masks"][:].astype(bool))
         assert (masks[0] & masks[1]).sum() == masks[0].sum()           # cumulative
         assert (masks[1] & ~masks[0]).sum() == sel[1]["pixels_labelled"]
         for r in (0, 1):                                                # 10% over 2 rounds: 5% each
             assert abs(sel[r]["budget_pixels"] - round(0.05 * 20 * 32 * 64)) <= 20
             assert sel[r]["pixels_labelled"] <= sel[r]["budget_pixels"]
-    with h5py.File(res / "select" / "ripu_ra" / "10" / "stage1" / "round2of2" / "masks.h5") as h5:
-        assert h5.attrs["checkpoint"].endswith("finetune/ripu_ra/10/stage1/round1of2.pt")
-    with h5py.File(res / "regions" / "finetune" / "d2ada" / "10" / "stage1" / "round1of2" / "target.h5") as h5:
-        assert h5.attrs["checkpoint"].endswith("finetune/d2ada/10/stage1/round1of2.pt")
-    assert (res / "finetune" / "d2ada" / "10" / "stage1" / "round2of2.pt").exists()
+    with h5py.File(res / "select" / "s0" / "ripu_ra" / "10" / "stage1" / "round2of2" / "masks.h5") as h5:
+        assert h5.attrs["checkpoint"].endswith("finetune/s0/ripu_ra/10/stage1/round1of2.pt")
+    with h5py.File(res / "regions" / "finetune" / "s0" / "d2ada" / "10" / "stage1" / "round1of2" / "target.h5") as h5:
+        assert h5.attrs["checkpoint"].endswith("finetune/s0/d2ada/10/stage1/round1of2.pt")
+    assert (res / "finetune" / "s0" / "d2ada" / "10" / "stage1" / "round2of2.pt").exists()
 
 
 @pytest.mark.slow
@@ -231,7 +231,7 @@ def test_method_objectives_train_their_losses(pipeline):
     """The table1_gta rows of MADAv2, RIPU and ADA-MCU were trained with their own objectives: each
     loss term appears in the training log of its run."""
     tmp, cfg, _ = pipeline
-    logs = tmp / "results" / "logs" / "gta5" / "finetune"
+    logs = tmp / "results" / "logs" / "gta5" / "finetune" / "s0"
     rounds = cfg.get("multi_round", {}).get("rounds", 5)
     expected = {"madav2_10_madav2_round1of1.log": ("ce_src=", "ce_active=", "cons=", "anchor="),
                 f"ripu_ra_10_ripu_round{rounds}of{rounds}.log": ("consistency=", "negative="),
@@ -261,7 +261,7 @@ def test_ablation_table_mada_table3(pipeline):
         assert pd.read_json(tmp / r["source"], typ="series")["miou"] == pytest.approx(r["mIoU"])
     md = (res / "tables" / "mada_table3.md").read_text()
     assert "published mIoU" in md and "Model selection: none" in md
-    logs = res / "logs" / "gta5" / "finetune"
+    logs = res / "logs" / "gta5" / "finetune" / "s0"
     for variant in ("mada_M2", "mada_M3"):
         text = (logs / f"mada_10_stage2+{variant}_round1of1.log").read_text()
         assert "anchor=" in text and "ce_pseudo=" not in text
@@ -270,10 +270,12 @@ def test_ablation_table_mada_table3(pipeline):
 
 @pytest.mark.slow
 def test_every_paper_table_is_a_target(tmp_path):
-    """Every table target resolves to a complete DAG (dry run), SYNTHIA included."""
+    """Every table and figure target resolves to a complete DAG (dry run) at three seeds, SYNTHIA
+    included: every run at s0, s1 and s2, one shared warm-up (s0)."""
     from conftest import tiny_config
 
     cfg = tiny_config(tmp_path)
+    cfg["seeds"] = [0, 1, 2]
     cfg["datasets"]["synthia"] = {"kind": "synthia", "root": str(tmp_path / "proxy" / "synthia"), "proxy": True}
     cfg_path = write_config(tmp_path, cfg)
     from adaseg.registry import FIGURES, TABLES
@@ -282,7 +284,7 @@ def test_every_paper_table_is_a_target(tmp_path):
     assert {"table1_gta", "table1_synthia", "mada_table3", "madav2_table2", "ripu_table3", "d2ada_table2",
             "mcu_table6", "mada_table4", "madav2_table5", "ripu_table7", "mcu_table1", "mada_table1", "mada_table2",
             "madav2_table1", "ripu_table1", "ripu_table2", "ripu_table4", "d2ada_table1"} <= set(targets)
-    run = _snakemake(tmp_path, cfg_path, *targets, "--dry-run")
+    run = _snakemake(tmp_path, cfg_path, *targets, "--dry-run", "--printshellcmds")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout + run.stderr
     for table in TABLES:
@@ -293,7 +295,11 @@ def test_every_paper_table_is_a_target(tmp_path):
                     "mcu+mcu_noas", "mcu+mcu_p2p", "ripu+ripu_tau_0p01", "stage1+d2ada_alpha_0p25",
                     "mada+src_anchors_2/10/stage2/round1of1", "madav2+tgt_anchors_1/10/madav2/round1of1"):
         assert variant in out, variant
-    assert "results/synthia/eval/finetune/mcu/10/mcu/round2of2.json" in out
+    for seed in (0, 1, 2):
+        assert f"results/synthia/eval/finetune/s{seed}/mcu/10/mcu/round2of2.json" in out
+        assert f"results/gta5/eval/finetune/s{seed}/random/10/stage1/round1of1.json" in out
+        assert f"--row random@{seed}=" in out and f"--reference mada_stage1@{seed}=" in out
+    assert "results/gta5/warmup/s0/adaptseg.pt" in out and "warmup/s1/" not in out and "warmup/s2/" not in out
     assert "results/report.html" in out
 
 
@@ -305,13 +311,13 @@ def test_sweep_variant_on_the_strategy_path(pipeline):
 
     tmp, cfg, cfg_path = pipeline
     res = tmp / "results" / "gta5"
-    scores = res / "select" / "mada+src_anchors_2" / "10" / "stage1" / "round1of1" / "scores.npz"
-    stage2 = res / "finetune" / "mada+tgt_anchors_2" / "10" / "stage2" / "round1of1.pt"
+    scores = res / "select" / "s0" / "mada+src_anchors_2" / "10" / "stage1" / "round1of1" / "scores.npz"
+    stage2 = res / "finetune" / "s0" / "mada+tgt_anchors_2" / "10" / "stage2" / "round1of1.pt"
     run = _snakemake(tmp, cfg_path, str(scores), str(stage2))
     assert run.returncode == 0, run.stderr[-4000:]
     assert np.load(scores)["source_anchors"].shape[0] == 2
-    assert np.load(res / "select" / "mada" / "10" / "stage1" / "round1of1" / "scores.npz")["source_anchors"].shape[0] == 3
-    anchors = res / "target_anchors" / "finetune" / "mada+tgt_anchors_2" / "10" / "stage1" / "round1of1.npz"
+    assert np.load(res / "select" / "s0" / "mada" / "10" / "stage1" / "round1of1" / "scores.npz")["source_anchors"].shape[0] == 3
+    anchors = res / "target_anchors" / "finetune" / "s0" / "mada+tgt_anchors_2" / "10" / "stage1" / "round1of1.npz"
     assert np.load(anchors)["anchors"].shape[0] == 2
-    log = (tmp / "results" / "logs" / "gta5" / "finetune" / "mada+tgt_anchors_2_10_stage2_round1of1.log").read_text()
+    log = (tmp / "results" / "logs" / "gta5" / "finetune" / "s0" / "mada+tgt_anchors_2_10_stage2_round1of1.log").read_text()
     assert "anchor=" in log

@@ -25,7 +25,7 @@ def paper_config_at_test_scale(tmp: Path) -> dict:
     cfg = yaml.safe_load((ROOT / "configs" / "paper_gta5.yaml").read_text())
     for name, d in cfg["datasets"].items():
         d["root"] = str(tmp / "data" / name)
-    cfg.update(device="cpu", threads=1, results=str(tmp / "results"))
+    cfg.update(device="cpu", threads=1, results=str(tmp / "results"), seeds=[0])
     cfg["model"].update(backbone="resnet18", aspp_channels=16, decoder_channels=16, low_level_channels=8,
                         imagenet_weights=None)
     cfg["warmup"]["iterations"] = 1
@@ -104,12 +104,12 @@ def test_masks_and_dumps_are_compressed_per_image_chunks(real_size_run):
 
     tmp, _ = real_size_run
     res = tmp / "results"
-    files = {"masks (RIPU RA 5%, round 2)": next((res / "gta5" / "select" / "ripu_ra").rglob("round2of2/masks.h5")),
-             "pseudo-labels": res / "gta5" / "pseudo_labels" / "finetune" / "mada" / "5" / "stage1" / "round1of1.h5",
+    files = {"masks (RIPU RA 5%, round 2)": next((res / "gta5" / "select" / "s0" / "ripu_ra").rglob("round2of2/masks.h5")),
+             "pseudo-labels": res / "gta5" / "pseudo_labels" / "finetune" / "s0" / "mada" / "5" / "stage1" / "round1of1.h5",
              "superpixels": res / "superpixels" / "cityscapes.h5",
-             "class-mean features (source)": res / "gta5" / "features" / "warmup" / "adaptseg" / "source.h5",
-             "class-mean features (target)": res / "gta5" / "features" / "warmup" / "adaptseg" / "target.h5",
-             "region features (source)": res / "gta5" / "regions" / "warmup" / "adaptseg" / "source.h5",
+             "class-mean features (source)": res / "gta5" / "features" / "warmup" / "s0" / "adaptseg" / "source.h5",
+             "class-mean features (target)": res / "gta5" / "features" / "warmup" / "s0" / "adaptseg" / "target.h5",
+             "region features (source)": res / "gta5" / "regions" / "warmup" / "s0" / "adaptseg" / "source.h5",
              "cityscapes train cache": res / "cache" / "cityscapes" / "train.h5"}
     for name, path in files.items():
         with h5py.File(path) as h5:

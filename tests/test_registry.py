@@ -7,18 +7,38 @@ import sys
 import pandas as pd
 import pytest
 
-from adaseg.registry import FIGURES, OBJECTIVES, STRATEGIES, TABLES, Scale, objective, split_run, strategy
+from adaseg.registry import FIGURES, OBJECTIVES, STRATEGIES, TABLES, Scale, objective, run_path, split_run, strategy
+from adaseg.registry.runs import WARMUP, seed_of
 from conftest import ROOT, cli_env
 
 SCALE = Scale(budget="5", rounds=5, budgets=("1", "5"), anchors=(1, 10))
 
 
 def test_run_paths_round_trip():
-    assert split_run("finetune/mada+src_anchors_2/5/stage2/round1of1") == {
-        "strategy": "mada+src_anchors_2", "budget": "5", "objective": "stage2", "round": "1", "rounds": "1"}
-    assert split_run("warmup/adaptseg") is None
-    cfg = {"mada": {"budget": 5.0}, "multi_round": {"rounds": 3}, "figures": {"budgets": [1, 2.5], "anchor_counts": [4]}}
-    assert Scale.from_config(cfg) == Scale("5", 3, ("1", "2.5"), (4,))
+    assert split_run("finetune/s2/mada+src_anchors_2/5/stage2/round1of1") == {
+        "seed": "2", "strategy": "mada+src_anchors_2", "budget": "5", "objective": "stage2", "round": "1", "rounds": "1"}
+    assert split_run("warmup/s0/adaptseg") is None
+    assert seed_of("warmup/s3/adaptseg") == 3 and seed_of("finetune/s12/full/100/stage1/round1of1") == 12
+    cfg = {"seeds": [4, 5], "mada": {"budget": 5.0}, "multi_round": {"rounds": 3},
+           "figures": {"budgets": [1, 2.5], "anchor_counts": [4]}, "warmup": {"per_seed": True}}
+    assert Scale.from_config(cfg) == Scale("5", 3, ("1", "2.5"), (4,), (4, 5), True)
+
+
+def test_seeds_expand_runs_and_share_the_warmup():
+    shared = Scale("5", 5, (), (), seeds=(3, 1, 2))
+    assert shared.seeded(WARMUP) == [(3, "warmup/s3/adaptseg")]           # one warm-up: the first seed's
+    assert shared.seeded(run_path("mada")) == [(3, "finetune/s3/mada/5/stage1/round1of1"),
+                                               (1, "finetune/s1/mada/5/stage1/round1of1"),
+                                               (2, "finetune/s2/mada/5/stage1/round1of1")]
+    per_seed = Scale("5", 5, (), (), seeds=(3, 1), warmup_per_seed=True)
+    assert per_seed.seeded(WARMUP) == [(3, "warmup/s3/adaptseg"), (1, "warmup/s1/adaptseg")]
+    t = TABLES["table1_gta"]
+    assert t.evaluations(shared)["random"] == [(s, f"eval/finetune/s{s}/random/5/stage1/round1of1.json") for s in (3, 1, 2)]
+    refs = t.references(shared)
+    assert refs["mada_full"] == t.evaluations(shared)["random"]              # random at the row's budget and seed
+    assert refs["ripu_ra_2p2"][0] == (3, "eval/finetune/s3/random/2.2/stage1/round1of1.json")
+    assert refs["fully_supervised"][0] == (3, "eval/finetune/s3/random/5/stage1/round1of1.json")  # the table's budget
+    assert refs["adaptseg"] == [(3, "eval/finetune/s3/random/5/stage1/round1of1.json")]
 
 
 def test_every_table_row_is_a_known_run():
@@ -31,20 +51,20 @@ def test_every_table_row_is_a_known_run():
         for r in rows:
             if r.run is None or r.run.startswith("warmup/"):
                 continue
-            run = split_run(r.run)
+            run = split_run(SCALE.at_seed(r.run, 0))
             assert run, (t.name, r.run)
             s, o = strategy(run["strategy"]), objective(run["objective"])
             assert int(run["round"]) <= int(run["rounds"]), r.run
             assert s.multi_round or run["rounds"] == "1", r.run
             assert not o.starts_from or run["rounds"] == "1", r.run
-            assert "{" not in r.label + r.run, r
+            assert "{" not in r.label + r.run.replace("{seed}", ""), r
 
 
 def test_every_figure_reads_known_files():
     for f in FIGURES.values():
         items = f.items(SCALE)
         assert items and len({k for k, _ in items}) == len(items), f.name
-        for _, path in items:
+        for _, path in f.inputs(SCALE):
             model = path.removeprefix("eval/").removesuffix(".json").removesuffix(".pt")
             if model.startswith("finetune/"):
                 assert split_run(model), path
@@ -103,15 +123,15 @@ def test_a_new_strategy_is_one_entry_and_one_function(tiny_workspace, tmp_path):
     (src / "adaseg" / "select" / "toy.py").write_text(TOY_MODULE)
     env = cli_env()
     env["PYTHONPATH"] = str(src)
-    target = "results/gta5/eval/finetune/confident_first/10/stage1/round1of1.json"
+    target = "results/gta5/eval/finetune/s0/confident_first/10/stage1/round1of1.json"
     run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", target], cwd=work, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
     assert pd.read_json(work / target, typ="series")["miou"] >= 0
-    sel = pd.read_json(work / "results/gta5/select/confident_first/10/stage1/round1of1/selection.json", typ="series")
-    with h5py.File(work / "results/gta5/features/warmup/adaptseg/target.h5") as h5:
+    sel = pd.read_json(work / "results/gta5/select/s0/confident_first/10/stage1/round1of1/selection.json", typ="series")
+    with h5py.File(work / "results/gta5/features/warmup/s0/adaptseg/target.h5") as h5:
         ids = [i.decode() if isinstance(i, bytes) else i for i in h5["ids"][:]]
         entropy = h5["entropy"][:].ravel()
     lowest = [ids[i] for i in entropy.argsort(kind="stable")[:len(sel["selected"])]]
     assert sel["strategy"] == "confident_first" and [e["id"] for e in sel["selected"]] == lowest
-    shutil.rmtree(work / "results/gta5/finetune/confident_first", ignore_errors=True)
+    shutil.rmtree(work / "results/gta5/finetune/s0/confident_first", ignore_errors=True)

@@ -50,3 +50,20 @@ def test_curves_from_evaluation_files(tmp_path):
     wide = pd.read_csv(tmp_path / "fig.wide.csv")  # only the series with the most points
     assert list(wide.columns) == ["x", "a"] and wide["a"].tolist() == [20.0, 40.0]
     assert (tmp_path / "fig.png").stat().st_size > 0 and (tmp_path / "fig.svg").stat().st_size > 0
+
+
+def test_curve_points_over_seeds_are_means_with_a_std_band(tmp_path):
+    """A point given once per seed is drawn at the mean, with one standard deviation as a band."""
+    pts = [("a", 1, write_eval(tmp_path / f"a1_{s}.json", m)) for s, m in enumerate((20.0, 22.0, 24.0))]
+    pts += [("a", 5, write_eval(tmp_path / f"a5_{s}.json", m)) for s, m in enumerate((40.0, 40.0, 43.0))]
+    pts += [("full", 100, write_eval(tmp_path / "full.json", 50.0))]
+    df = curve_points(pts)
+    a = df[df["series"] == "a"]
+    assert a["mIoU"].tolist() == pytest.approx([22.0, 41.0]) and a["mIoU std"].tolist() == pytest.approx([2.0, 3 ** 0.5])
+    assert a["n"].tolist() == [3, 3] and a["source"].iloc[0].count(";") == 2
+    assert df.loc[df["series"] == "full", "mIoU std"].isna().all()
+    plot_curves(df, tmp_path / "fig", "t", "x")
+    svg = (tmp_path / "fig.svg").read_text()
+    assert svg.count('id="FillBetweenPolyCollection_') + svg.count('id="PolyCollection_') == 1  # one band: series a
+    out = pd.read_csv(tmp_path / "fig.csv")
+    assert out["mIoU std"].iloc[0] == pytest.approx(2.0)

@@ -1,6 +1,9 @@
 """adaseg.report.tables: sweep, SYNTHIA and per-paper tables read their rows and their published values."""
 
+import json
+
 import pandas as pd
+import pytest
 
 from adaseg.registry import Scale
 from adaseg.report.tables import build_table
@@ -46,3 +49,61 @@ def test_synthia_budget_table_has_only_the_13_class_published_value(tmp_path):
     row = df.iloc[0]
     assert row["method"] == "ADA-MCU, 1.7% of the target pixels" and row["published mIoU13"] == 66.2
     assert pd.isna(row["published mIoU"]) and "Table II" in row["published in"]
+
+
+def _three_seeds(tmp_path, name, mious):
+    return {s: write_eval(tmp_path / f"{name}_s{s}.json", m) for s, m in zip((0, 1, 2), mious)}
+
+
+def test_three_seeds_give_means_stds_and_paired_intervals(tmp_path):
+    """Hand-computed: mada - random = 3, 4, 5 (mean 4, sd 1): 4 ± t(0.975, 2) / sqrt(3) = 4 ± 2.484,
+    significant; madav2 - random = 1, -1, 3 (mean 1, sd 2): 1 ± 4.968, not significant."""
+    from adaseg.report.tables import write_table
+    scale = Scale(budget="5", rounds=5, budgets=(), anchors=(), seeds=(0, 1, 2))
+    random = _three_seeds(tmp_path, "random", (30.0, 31.0, 32.0))
+    rows = {"random": random, "mada_stage1": _three_seeds(tmp_path, "mada", (33.0, 35.0, 37.0)),
+            "madav2": _three_seeds(tmp_path, "madav2", (31.0, 30.0, 35.0)),
+            "adaptseg": {0: write_eval(tmp_path / "warmup.json", 20.0)}}
+    refs = {"random": random, "mada_stage1": random, "madav2": random, "adaptseg": {0: random[0]}}
+    df = write_table("table1_gta", rows, tmp_path / "t", scale, refs)
+    rep = df[df["values"] != "published"].set_index("row")
+    assert rep.loc["mada_stage1", "n"] == 3 and rep.loc["mada_stage1", "mIoU"] == pytest.approx(35.0)
+    assert rep.loc["mada_stage1", "mIoU std"] == pytest.approx(2.0) and rep.loc["mada_stage1", "road"] == pytest.approx(35.0)
+    assert rep.loc["mada_stage1", "Δ vs random"] == pytest.approx(4.0)
+    assert rep.loc["mada_stage1", "Δ low"] == pytest.approx(4 - 2.48413771, abs=1e-6)
+    assert rep.loc["mada_stage1", "Δ high"] == pytest.approx(4 + 2.48413771, abs=1e-6)
+    assert rep.loc["mada_stage1", "significant"] == True  # noqa: E712 (numpy bool)
+    assert rep.loc["madav2", "Δ low"] == pytest.approx(1 - 4.96827542, abs=1e-6) and rep.loc["madav2", "significant"] == False  # noqa: E712
+    assert rep.loc["adaptseg", "n"] == 1 and pd.isna(rep.loc["adaptseg", "mIoU std"])
+    md = (tmp_path / "t.md").read_text()
+    line = lambda label: next(l for l in md.splitlines() if l.startswith(f"| {label}"))
+    assert "| 3 |" in line("MADA 5% stage 1") and "35.0 ± 2.0" in line("MADA 5% stage 1")
+    assert "+4.0 [+1.5, +6.5] |" in line("MADA 5% stage 1")
+    assert "+1.0 [-4.0, +6.0] n.s." in line("MADAv2") and "32.0 ± 2.6" in line("MADAv2")
+    assert "reference" in line("Random") and "-10.0 (n = 1)" in line("AdaptSeg")
+    assert "paired samples" in md and "n.s." in md and "seeds 0, 1, 2" in md
+    tex = (tmp_path / "t.tex").read_text()
+    assert r"35.0 $\pm$ 2.0" in tex and "n.s." in tex and r"MADA 5\% stage 1" in tex
+    html = (tmp_path / "t.html").read_text()
+    assert 'class="ns"' in html and "+1.0 [-4.0, +6.0] n.s." in html
+    metrics = json.loads((tmp_path / "t.metrics.json").read_text())
+    assert metrics["mada_stage1"]["mIoU"] == pytest.approx(35.0) and metrics["mada_stage1"]["mIoU_std"] == pytest.approx(2.0)
+    assert metrics["mada_stage1"]["n"] == 3 and metrics["mada_stage1"]["delta_low"] == pytest.approx(1.51586, abs=1e-4)
+    assert metrics["adaptseg"]["mIoU_std"] is None
+    assert pd.read_csv(tmp_path / "t.miou.csv").columns.tolist() == ["row", "mIoU", "mIoU_std"]
+
+
+def test_the_regime_of_a_main_table_by_hand(tmp_path):
+    """Warm-up 20, random 30, full 45 (one class 'road'): random recovers (30 - 20) / (45 - 20) = 40% and
+    full is 15 above random; the footnote and the metrics say so."""
+    from adaseg.report.regime import regime
+    from adaseg.report.tables import write_table
+    rows = {"adaptseg": write_eval(tmp_path / "w.json", 20.0), "random": write_eval(tmp_path / "r.json", 30.0),
+            "fully_supervised": write_eval(tmp_path / "f.json", 45.0)}
+    df = write_table("table1_gta", rows, tmp_path / "t", SCALE)
+    where = regime(df, ["road"])
+    assert where.recovered == pytest.approx(0.4) and where.full_above_random == pytest.approx(15.0)
+    assert where.classes_learnt == 1 and where.in_regime()
+    assert "recovers 40% of the gap" in (tmp_path / "t.md").read_text()
+    assert json.loads((tmp_path / "t.metrics.json").read_text())["regime"]["recovered"] == pytest.approx(0.4)
+    assert regime(df[df["row"] != "random"], ["road"]) is None

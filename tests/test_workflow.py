@@ -25,8 +25,8 @@ def test_dvc_repro_dry_lists_stages():
     run = subprocess.run(dvc + ["repro", "--dry", "--force"], cwd=ROOT, env=cli_env(),
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    for stage in ("proxy_data", "proxy_synthia", "warmup_gta5", "selections_gta5", "table1_gta", "table1_synthia",
-                  "report"):
+    for stage in ("proxy_data", "proxy_synthia", "warmup_gta5", "warmup_features_gta5", "selections_gta5@0",
+                  "selections_gta5@2", "table1_gta", "table1_synthia", "report"):
         assert f"Running stage '{stage}'" in run.stdout
     assert "snakemake --cores all table1_gta" in run.stdout
 
@@ -67,17 +67,17 @@ def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):
     # share the warm-up checkpoints and selection lists through a local-folder remote
     store = tmp_path / "store"
     subprocess.run(dvc + ["remote", "add", "-d", "shared", str(store)], cwd=work, env=env, check=True)
-    push = subprocess.run(dvc + ["push", "warmup_gta5", "selections_gta5", "proxy_data"], cwd=work, env=env,
+    push = subprocess.run(dvc + ["push", "warmup_gta5", "warmup_features_gta5", "selections_gta5", "proxy_data"], cwd=work, env=env,
                           capture_output=True, text=True)
     assert push.returncode == 0, push.stdout + push.stderr
-    shared = ["results/gta5/warmup/adaptseg.pt", "results/gta5/warmup/source_only.pt",
-              "results/gta5/select/mada/10/stage1/round1of1/selection.json",
-              "results/gta5/select/madav2/10/stage1/round1of1/selection.json"]
+    shared = ["results/gta5/warmup/s0/adaptseg.pt", "results/gta5/warmup/s0/source_only.pt",
+              "results/gta5/select/s0/mada/10/stage1/round1of1/selection.json",
+              "results/gta5/select/s0/madav2/10/stage1/round1of1/selection.json"]
     other = workflow_copy(tmp_path / "other")
     (other / ".dvc").mkdir()
     shutil.copy(work / ".dvc" / "config", other / ".dvc" / "config")
     shutil.copy(work / "dvc.lock", other / "dvc.lock")
-    pull = subprocess.run(dvc + ["pull", "warmup_gta5", "selections_gta5", "proxy_data"], cwd=other, env=env,
+    pull = subprocess.run(dvc + ["pull", "warmup_gta5", "warmup_features_gta5", "selections_gta5", "proxy_data"], cwd=other, env=env,
                           capture_output=True, text=True)
     assert pull.returncode == 0, pull.stdout + pull.stderr
 
@@ -86,7 +86,7 @@ def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):
 
     for rel in shared:
         assert digest(other / rel) == digest(work / rel), rel
-    status = subprocess.run(dvc + ["status", "warmup_gta5", "selections_gta5"], cwd=other, env=env,
+    status = subprocess.run(dvc + ["status", "warmup_gta5", "warmup_features_gta5", "selections_gta5"], cwd=other, env=env,
                             capture_output=True, text=True)
     assert status.returncode == 0 and "changed" not in status.stdout, status.stdout
     # after marking the pulled files up to date, the pipeline reuses them
@@ -97,8 +97,8 @@ def test_dvc_metrics_plots_and_remote(dvc_workspace, tmp_path):
     assert dry.returncode == 0, dry.stderr[-3000:]
     assert "rule finetune:" in dry.stdout          # the rest of the table is still to be computed
     outputs = [line.split("output:", 1)[1] for line in dry.stdout.splitlines() if line.strip().startswith("output:")]
-    reused = shared + ["results/gta5/features/warmup/adaptseg/source.h5",
-                       "results/gta5/features/warmup/adaptseg/target.h5"]
+    reused = shared + ["results/gta5/features/warmup/s0/adaptseg/source.h5",
+                       "results/gta5/features/warmup/s0/adaptseg/target.h5"]
     for rel in reused:
         assert not any(rel in out for out in outputs), rel
 
@@ -177,7 +177,7 @@ def test_table_figure_and_report_targets(dvc_workspace):
 @pytest.mark.slow
 def test_config_is_frozen_per_invocation(tmp_path):
     """Each invocation writes its config to its own content-addressed snapshot and its jobs read
-    that one ($ADASEG_CONFIG): a second invocation with another seed (here a dry run) writes another
+    that one ($ADASEG_CONFIG): a second invocation with another config (here a dry run) writes another
     file and leaves the first untouched, and the jobs' commands name no shared config file."""
     work = workflow_copy(tmp_path / "work")
     smk = [sys.executable, "-m", "snakemake", "--cores", "1", "--dry-run", "--printshellcmds", "table1_gta"]
@@ -186,11 +186,11 @@ def test_config_is_frozen_per_invocation(tmp_path):
     snapshots = sorted((work / "results" / "configs").glob("*.json"))
     assert len(snapshots) == 1
     before = snapshots[0].read_bytes()
-    assert json.loads(before)["seed"] == 0
-    second = subprocess.run(smk + ["--config", "seed=7"], cwd=work, env=cli_env(), capture_output=True, text=True,
+    assert json.loads(before)["threads"] == 1
+    second = subprocess.run(smk + ["--config", "threads=2"], cwd=work, env=cli_env(), capture_output=True, text=True,
                             timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
     after = sorted((work / "results" / "configs").glob("*.json"))
     assert len(after) == 2 and snapshots[0].read_bytes() == before
-    assert {json.loads(p.read_text())["seed"] for p in after} == {0, 7}
+    assert {json.loads(p.read_text())["threads"] for p in after} == {1, 2}
     assert '--config "$ADASEG_CONFIG"' in first.stdout and "config.json" not in first.stdout

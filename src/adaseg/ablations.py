@@ -1,6 +1,6 @@
 """The papers' ablation rows as config variants: name -> overrides merged over the run's config.
 
-A run whose objective path ends in `+<name>` (e.g. `finetune/mada/5/stage2+mada_M2.pt`) is trained
+A run whose objective path ends in `+<name>` (e.g. `finetune/s0/mada/5/stage2+mada_M2/round1of1.pt`) is trained
 (and, for multi-round chains, selects) with the variant's config. Config `variants` adds or
 replaces entries; these are always available so that every ablation table is a target.
 """

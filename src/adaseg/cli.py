@@ -9,8 +9,8 @@ import argparse
 import logging
 import sys
 
-from .config import apply_variant, load_config
-from .errors import AdasegError
+from .config import apply_variant, for_seed, load_config
+from .errors import AdasegError, ConfigError
 from .registry import FIGURES, OBJECTIVES, TABLES, Scale, strategies_run_by
 from .registry.runs import WARMUP_KINDS
 
@@ -103,7 +103,20 @@ def _evaluate(cfg, a, threads):
 
 def _table(cfg, a, threads):
     from .report.tables import write_table
-    write_table(a.name, dict(r.split("=", 1) for r in a.row), a.out_prefix, Scale.from_config(cfg))
+    write_table(a.name, _seeded_flags(a.row, "--row"), a.out_prefix, Scale.from_config(cfg),
+                _seeded_flags(a.reference, "--reference"))
+
+
+def _seeded_flags(flags: list[str], flag: str) -> dict[str, dict[int, str]]:
+    """['KEY@SEED=PATH', ...] -> {KEY: {SEED: PATH}}."""
+    out: dict[str, dict[int, str]] = {}
+    for f in flags:
+        head, sep, path = f.partition("=")
+        key, at, seed = head.rpartition("@")
+        if not (sep and at and seed.isdigit() and key):
+            raise ConfigError(f"{flag} {f!r}: expected KEY@SEED=EVAL.json (e.g. random@0=results/gta5/eval/...json)")
+        out.setdefault(key, {})[int(seed)] = path
+    return out
 
 
 def _figure(cfg, a, threads):
@@ -116,6 +129,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: config 'threads')")
     p.add_argument("--variant", action="append", default=[],
                    help="an ablation variant or sweep point merged over the config (repeatable, applied in order)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="the run's seed (its path level s<seed>; default: the first of config 'seeds')")
 
 
 def _rounds(p: argparse.ArgumentParser) -> None:
@@ -227,8 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("table", _table, "a results table (CSV, Markdown, LaTeX, HTML) from evaluation files")
     p.add_argument("--name", required=True, choices=list(TABLES))
-    p.add_argument("--row", action="append", default=[], metavar="KEY=EVAL.json",
-                   help="a reproduced row: its key and its evaluation file")
+    p.add_argument("--row", action="append", default=[], metavar="KEY@SEED=EVAL.json",
+                   help="a reproduced row's evaluation file at one seed (repeat per seed)")
+    p.add_argument("--reference", action="append", default=[], metavar="KEY@SEED=EVAL.json",
+                   help="the random run the row KEY is compared with at SEED (the 'Δ vs random' column)")
     p.add_argument("--out-prefix", required=True, help="writes PREFIX.csv, PREFIX.md, PREFIX.tex, PREFIX.html")
 
     p = command("figure", _figure, "one of the papers' figures (PNG, SVG and the plotted numbers as CSV)")
@@ -247,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv[1:] if debug else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
-        cfg = apply_variant(load_config(args.config), args.variant)
+        cfg = for_seed(apply_variant(load_config(args.config), args.variant), args.seed)
         args.run(cfg, args, args.threads or cfg.get("threads"))
     except AdasegError as e:
         if debug:

@@ -163,8 +163,11 @@ def validate_config(cfg: dict, source: str | Path | None = None) -> dict:
 
 def _validate(cfg, where: str, source=None) -> dict:
     if not isinstance(cfg, dict):
-        raise ConfigError(f"{where}the top level must be a mapping of sections (seed, results, datasets, ...), "
+        raise ConfigError(f"{where}the top level must be a mapping of sections (seeds, results, datasets, ...), "
                           f"not {type(cfg).__name__}")
+    if "seed" in cfg and "seeds" not in cfg:
+        raise ConfigError(f"{where}seed: the config takes a list of seeds now; write seeds: [{cfg['seed']}] "
+                          "(each seed is a path level s<seed> of every selection, fine-tuning and evaluation)")
     _raise(list(_config_validator().iter_errors(cfg)), where)
     if cfg["target"] not in cfg["datasets"]:
         raise ConfigError(f"{where}target: target '{cfg['target']}' is not in datasets "
@@ -195,6 +198,22 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     for k, v in overrides.items():
         out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
+
+
+def seeds_from_command_line(cfg: dict) -> dict:
+    """`snakemake --config seeds=[0,1]` parses the list with YAML's BaseLoader, which gives strings:
+    read digit strings of `seeds` as integers (anything else is left for the schema to refuse)."""
+    seeds = cfg.get("seeds")
+    if isinstance(seeds, list):
+        cfg["seeds"] = [int(s) if isinstance(s, str) and s.strip().isdigit() else s for s in seeds]
+    return cfg
+
+
+def for_seed(cfg: dict, seed: int | None) -> dict:
+    """The config of one run: `cfg` with `seed` set to the run's seed (its path level s<seed>; default
+    the first of `seeds`). Every stage reads the seed as cfg["seed"]."""
+    seed = int(cfg["seeds"][0] if seed is None else seed)
+    return {**cfg, "seed": seed}
 
 
 def apply_variant(cfg: dict, name: str | list[str] | None) -> dict:

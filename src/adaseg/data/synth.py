@@ -189,25 +189,25 @@ def _scene(rng: np.random.Generator, h: int, w: int, family: str, high_view: boo
             cw, ch = (0.5 * u, 0.42 * u) if what == "truck" else (0.55 * u, 0.5 * u)
             cv.rect(y - ch, x - cw / 2, y, x + cw / 2, TRUCK if what == "truck" else BUS)
         elif what == "person":
-            pw, ph = max(0.05 * u, 0.8), 0.3 * u
+            pw, ph = max(0.1 * u, 1.5), 0.38 * u
             cv.rect(y - ph * 0.85, x - pw / 2, y, x + pw / 2, PERSON)
-            cv.ellipse(y - ph * 0.9, x, max(0.07 * u, 0.6), max(0.05 * u, 0.6), PERSON)
+            cv.ellipse(y - ph * 0.9, x, max(0.08 * u, 1.0), max(0.07 * u, 1.0), PERSON)
         elif what in ("cyclist", "bike", "moto"):
-            bw, bh = 0.16 * u, 0.1 * u
+            bw, bh = 0.3 * u, 0.16 * u
             cls = MOTORCYCLE if what == "moto" else BICYCLE
             cv.ellipse(y - bh / 2, x - bw / 3, bh / 2, bh / 2, cls)
             cv.ellipse(y - bh / 2, x + bw / 3, bh / 2, bh / 2, cls)
             cv.rect(y - bh, x - bw / 3, y - bh / 2, x + bw / 3, cls)
             if what != "bike":
-                cv.rect(y - bh - 0.22 * u, x - 0.03 * u - 0.4, y - bh * 0.8, x + 0.03 * u + 0.4, RIDER)
-                cv.ellipse(y - bh - 0.24 * u, x, max(0.05 * u, 0.6), max(0.04 * u, 0.6), RIDER)
+                cv.rect(y - bh - 0.24 * u, x - 0.05 * u - 0.5, y - bh * 0.8, x + 0.05 * u + 0.5, RIDER)
+                cv.ellipse(y - bh - 0.27 * u, x, max(0.06 * u, 1.0), max(0.05 * u, 1.0), RIDER)
         elif what == "pole":
-            pw, ph = max(0.02 * u, 0.7), 0.85 * u
+            pw, ph = max(0.05 * u, 1.5), 0.85 * u
             cv.rect(y - ph, x - pw / 2, y, x + pw / 2, POLE)
-            if family == "downtown" and rng.random() < 0.6 or rng.random() < 0.15:
-                cv.rect(y - ph - 0.12 * u, x - 0.035 * u - 0.5, y - ph + 0.02 * u, x + 0.035 * u + 0.5, LIGHT)
-            if rng.random() < 0.6:
-                s = max(0.05 * u, 1.0)
+            if family == "downtown" and rng.random() < 0.7 or rng.random() < 0.4:
+                cv.rect(y - ph - 0.2 * u, x - 0.07 * u - 1.0, y - ph + 0.02 * u, x + 0.07 * u + 1.0, LIGHT)
+            if rng.random() < 0.7:
+                s = max(0.09 * u, 1.5)
                 if rng.random() < 0.5:
                     cv.ellipse(y - ph * 0.6, x, s, s, SIGN)
                 else:
@@ -239,6 +239,7 @@ def _render_camera(cv: Canvas, rng: np.random.Generator) -> np.ndarray:
     h, w = cv.label.shape
     n = cv.inst.max() + 1
     base = CAMERA_PALETTE[np.minimum(cv.label, 18)].copy()
+    base += rng.normal(0, 0.12, (19, 3))[np.minimum(cv.label, 18)]   # this image's shift of every class colour
     base += rng.normal(0, 0.06, (n, 3))[cv.inst]
     cars = cv.label == CAR
     if cars.any():
@@ -257,7 +258,7 @@ def _render_camera(cv: Canvas, rng: np.random.Generator) -> np.ndarray:
     lane = (cv.label == ROAD) & (np.abs(xx - w / 2) < 1 + yy / h) & ((yy // 4) % 2 == 0) & (yy > 0.55 * h)
     img[lane] = 0.85
     # camera: exposure, colour cast, vignetting, blur, sensor noise
-    img = img * rng.uniform(0.75, 1.2) * (1 + rng.normal(0, 0.06, 3))
+    img = img * rng.uniform(0.6, 1.3) * (1 + rng.normal(0, 0.08, 3))
     vign = 1 - 0.35 * (((yy - h / 2) / h) ** 2 + ((xx - w / 2) / w) ** 2)
     img = img * vign[..., None]
     img = gaussian(img, sigma=rng.uniform(0.5, 1.0), channel_axis=-1)

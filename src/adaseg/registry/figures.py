@@ -1,6 +1,7 @@
 """The papers' figures: what each draws (kind, title, axes, published curve) and the files it reads.
 
-`items(scale)` lists (key, path) inputs, paths under results/<source>/; keys by kind
+`items(scale)` lists (key, path template) inputs, paths under results/<source>/ with '{seed}' and
+'{wseed}' left to `inputs(scale)`, which repeats a curve's points at every seed; keys by kind
 (src/adaseg/report/figures.py draws them): curves 'series|x' -> evaluation file; t-SNE 'features',
 'selection:<label>' / 'scores:<label>'; regions and class_frequency 'masks:<label>' (or
 'selection:<label>' for an image-level list); qualitative 'model:<label>' -> checkpoint.
@@ -25,6 +26,13 @@ class Figure:
     logx: bool = False
     published: str | None = None   # a curve of src/adaseg/report/published.py PUBLISHED_CURVES
     source: str = "gta5"
+
+    def inputs(self, scale: Scale) -> list[tuple[str, str]]:
+        """(key, path) inputs at this scale: a curve's points at every seed (the key repeated, drawn
+        as mean and a band of one standard deviation); the other kinds show the runs of the first seed."""
+        if self.kind == "curve":
+            return [(key, path) for key, template in self.items(scale) for _, path in scale.seeded(template)]
+        return [(key, scale.at_seed(template, scale.seeds[0])) for key, template in self.items(scale)]
 
 
 def _eval(run: str) -> str:

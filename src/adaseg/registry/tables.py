@@ -14,7 +14,7 @@ from typing import Callable, Union
 from ..ablations import sweep_variant
 from ..report.published import D2ADA_ALPHA, RIPU_SWEEPS
 from ._resolve import lookup
-from .runs import SOURCE_ONLY, WARMUP, Scale, chain, run_path
+from .runs import SOURCE_ONLY, WARMUP, Scale, chain, run_path, seed_of, split_run
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,37 @@ class Table:
         return [Row(r.key, scale.fill(r.label), scale.fill(r.run) if r.run else None, r.published) for r in rows]
 
     def runs_at(self, scale: Scale) -> dict[str, str]:
-        """row key -> run, for the rows the pipeline computes."""
+        """row key -> run template ('{seed}', '{wseed}' left in), for the rows the pipeline computes."""
         return {r.key: r.run for r in self.rows_at(scale) if r.run}
+
+    def evaluations(self, scale: Scale) -> dict[str, list[tuple[int, str]]]:
+        """row key -> (seed, evaluation file) of each of its runs: one per seed (one in all for a
+        shared warm-up), paths under results/<source>/."""
+        return {key: [(s, f"eval/{run}.json") for s, run in scale.seeded(template)]
+                for key, template in self.runs_at(scale).items()}
+
+    def references(self, scale: Scale) -> dict[str, list[tuple[int, str]]]:
+        """row key -> (seed, evaluation file) of the random run each of its runs is compared with
+        (the "Δ vs random" column, paired by seed)."""
+        return {key: [(s, f"eval/{reference_run(run, scale)}.json") for s, run in scale.seeded(template)]
+                for key, template in self.runs_at(scale).items()}
 
     def title_at(self, scale: Scale) -> str:
         return scale.fill(self.title)
 
     def note_at(self, scale: Scale) -> str:
         return scale.fill(self.note)
+
+
+REFERENCE = "random"   # every row is compared with random image selection (stage 1) at its budget and seed
+
+
+def reference_run(run: str, scale: Scale) -> str:
+    """The random run a (concrete) run is compared with: random at the run's budget and seed; a
+    warm-up or the fully supervised run at the table's budget."""
+    parts = split_run(run)
+    budget = parts["budget"] if parts and parts["strategy"] != "full" else scale.budget
+    return run_path(REFERENCE, budget, seed=seed_of(run))
 
 
 def once(strategy: str, objective: str = "stage1", budget: str = "{budget}") -> str:
@@ -141,7 +164,7 @@ def _sweep(sweep: str, symbol: str, values, run: Callable[[str], str]) -> tuple:
 
 
 def _chain_dir(strategy: str, objective: str, budget: str = "{budget}") -> str:
-    return f"finetune/{strategy}/{budget}/{objective}"
+    return f"finetune/s{{seed}}/{strategy}/{budget}/{objective}"
 
 
 _TABLES = [

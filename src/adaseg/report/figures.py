@@ -13,6 +13,7 @@ import pandas as pd
 from ..data.labels import CITYSCAPES_CLASSES, IGNORE, SYNTHIA16_CLASSES
 from ..io import atomic_path, read_json, write_text
 from ..registry import figure as registered_figure
+from .stats import summarize
 
 # Cityscapes colour of each of the 19 training ids (the benchmark's published colour map)
 CITYSCAPES_PALETTE = np.array([
@@ -67,26 +68,37 @@ def colourize(label: np.ndarray, label_space: str = "cityscapes19") -> np.ndarra
 # --- curves: mIoU against a swept quantity (anchors, budget, round) ---------------------------------
 
 def curve_points(points: list[tuple[str, float, str]]) -> pd.DataFrame:
-    """(series, x, evaluation file) triples -> a frame of series, x, mIoU (and mIoU13), source file."""
-    rows = []
+    """(series, x, evaluation file) triples, a point repeated once per seed -> a frame of series, x,
+    mIoU (mean over the seeds; mIoU13 too where present), mIoU std (sample, None for one seed), n and
+    the source files."""
+    runs: dict[tuple[str, float], list[tuple[str, dict]]] = {}
     for series, x, path in points:
-        ev = read_json(path)
-        row = {"series": series, "x": float(x), "mIoU": ev["miou"], "source": str(path)}
-        if "miou13" in ev:
-            row["mIoU13"] = ev["miou13"]
+        runs.setdefault((series, float(x)), []).append((str(path), read_json(path)))
+    rows = []
+    for (series, x), evs in runs.items():
+        miou = summarize(ev["miou"] for _, ev in evs)
+        row = {"series": series, "x": x, "mIoU": miou.mean, "mIoU std": miou.std, "n": miou.n,
+               "source": ";".join(p for p, _ in evs)}
+        if all("miou13" in ev for _, ev in evs):
+            row["mIoU13"] = summarize(ev["miou13"] for _, ev in evs).mean
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["series", "x"], kind="stable").reset_index(drop=True)
 
 
 def plot_curves(data: pd.DataFrame, prefix: str | Path, title: str, xlabel: str, ylabel: str = "mIoU (%)",
                 published: pd.DataFrame | None = None, logx: bool = False) -> None:
-    """One line per series (reproduced, solid); published values, if given, dashed and labelled."""
+    """One line per series (reproduced, solid: the mean over the seeds, with a band of one standard
+    deviation); published values, if given, dashed and labelled."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     names = list(dict.fromkeys(list(data["series"]) + ([] if published is None else list(published["series"]))))
     colour = {n: f"C{i % 10}" for i, n in enumerate(names)}  # a series keeps its colour in both styles
     for series, part in data.groupby("series", sort=False):
         ax.plot(part["x"], part["mIoU"], marker="o", color=colour[series], label=f"{series} (reproduced)")
+        std = pd.to_numeric(part.get("mIoU std"), errors="coerce") if "mIoU std" in part else None
+        if std is not None and std.notna().any():   # one standard deviation over the seeds
+            ax.fill_between(part["x"], part["mIoU"] - std.fillna(0), part["mIoU"] + std.fillna(0),
+                            color=colour[series], alpha=0.2, linewidth=0)
     if published is not None and len(published):
         for series, part in published.groupby("series", sort=False):
             ax.plot(part["x"], part["mIoU"], marker="x", linestyle="--", color=colour[series],

@@ -1,24 +1,55 @@
-"""Result tables (CSV, Markdown, LaTeX) built only from evaluation files the pipeline wrote,
-with the papers' numbers beside them in columns labelled as published."""
+"""Result tables (CSV, Markdown, LaTeX, HTML, DVC metrics) built only from evaluation files the
+pipeline wrote, with the papers' numbers beside them in columns labelled as published.
+
+Every reproduced row summarizes the runs of its method at every seed: per-class IoU and mIoU as the
+mean over the seeds, mIoU also with its sample standard deviation and n; the column "Δ vs random"
+is the mean paired difference to random image selection at the same budget and seed, with a 95%
+paired-t interval (adaseg.report.stats); an interval that contains 0 is marked "n.s." (not
+significant)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
 
 from ..io import read_json, write_json, write_text
 from ..registry import Scale, table
+from ..registry.tables import REFERENCE
 from . import published as published_values
+from .regime import regime
+from .stats import LEVEL, paired_difference, summarize
+
+Runs = dict[str, dict[int, str]]     # row key -> seed -> evaluation file
+DELTA = f"Δ vs {REFERENCE}"
 
 
 def _fmt(v) -> str:
     return "-" if v is None or v != v else f"{v:.1f}"
 
 
-def build_table(name: str, evals: dict[str, str], scale: Scale) -> tuple[pd.DataFrame, str, str]:
+def _seeded(evals) -> Runs:
+    """{key: path} (one run, seed 0) or {key: {seed: path}} -> {key: {seed: path}}."""
+    return {k: ({0: v} if isinstance(v, (str, Path)) else {int(s): p for s, p in v.items()}) for k, v in evals.items()}
+
+
+def stats_note(n_seeds: int, scale: Scale) -> str:
+    shared = (f" The warm-ups are trained once (seed {scale.seeds[0]}) and shared by every seed's runs "
+              "(warmup.per_seed: false), so their rows have n = 1." if not scale.warmup_per_seed else
+              " Every seed trains its own warm-ups (warmup.per_seed: true).")
+    return (f"Values: mean over n seeds (seeds {', '.join(map(str, scale.seeds))}); mIoU ± its sample standard "
+            f"deviation. {DELTA}: the mean paired difference in mIoU to random image selection (stage 1) at the same "
+            f"budget and seed, with its {LEVEL:.0%} interval from Student's t for paired samples (n - 1 degrees of "
+            "freedom); 'n.s.' marks a difference whose interval contains 0 (not significant), '-' fewer than 2 pairs."
+            + shared)
+
+
+def build_table(name: str, evals, scale: Scale, references=None) -> tuple[pd.DataFrame, str, str]:
     """Rows in the order of the registry's table `name` (src/adaseg/registry/tables.py); labels and
-    notes filled with the run's budget and rounds."""
+    notes filled with the run's budget and rounds. `evals` and `references`: row key -> seed ->
+    evaluation file (or row key -> file for one run)."""
     t = table(name)
+    evals, refs = _seeded(evals), _seeded(references or {})
     spec = {r.key: (r.label, r.published) for r in t.rows_at(scale)}
     title, note = t.title_at(scale), t.note_at(scale)
     published = getattr(published_values, t.published)
@@ -26,20 +57,24 @@ def build_table(name: str, evals: dict[str, str], scale: Scale) -> tuple[pd.Data
     if unknown:
         raise ValueError(f"{name} has no rows {sorted(unknown)} (rows: {', '.join(spec)})")
     records = []
-    classes = None
     for key, (label, pub) in spec.items():
         if key not in evals:
             continue
-        ev = read_json(evals[key])
-        classes = classes or ev["classes"]
-        rec = {"row": key, "method": label, "values": "reproduced (adaseg)", "source": str(evals[key])}
-        rec.update({c: ev["iou"][c] for c in ev["classes"]})
-        rec["mIoU"] = ev["miou"]
-        if "miou13" in ev:
-            rec["mIoU13"] = ev["miou13"]
+        runs = {s: read_json(p) for s, p in sorted(evals[key].items())}
+        first = next(iter(runs.values()))
+        classes = first["classes"]
+        miou = summarize(ev["miou"] for ev in runs.values())
+        rec = {"row": key, "method": label, "values": "reproduced (adaseg)", "n": miou.n,
+               "seeds": " ".join(map(str, runs)), "source": ";".join(str(evals[key][s]) for s in runs)}
+        rec.update({c: summarize(ev["iou"][c] for ev in runs.values()).mean for c in classes})
+        rec["mIoU"], rec["mIoU std"] = miou.mean, miou.std
+        if "miou13" in first:
+            m13 = summarize(ev["miou13"] for ev in runs.values())
+            rec["mIoU13"], rec["mIoU13 std"] = m13.mean, m13.std
+        rec.update(_delta(evals[key], refs.get(key), {s: ev["miou"] for s, ev in runs.items()}))
         p = published.get(pub) if pub else None
         rec["published mIoU"] = p["miou"] if p else None
-        if "miou13" in ev:
+        if "miou13" in first:
             rec["published mIoU13"] = p.get("miou13") if p else None
         rec["published in"] = p["reference"] if p else ""
         records.append(rec)
@@ -56,6 +91,38 @@ def build_table(name: str, evals: dict[str, str], scale: Scale) -> tuple[pd.Data
     return pd.DataFrame.from_records(records), title, note
 
 
+def _delta(runs: dict[int, str], ref_runs: dict[int, str] | None, miou: dict[int, float]) -> dict:
+    empty = {DELTA: None, "Δ low": None, "Δ high": None, "significant": None, "reference": ""}
+    if not ref_runs:
+        return empty
+    if {s: str(p) for s, p in runs.items()} == {s: str(p) for s, p in ref_runs.items()}:
+        return dict(empty, reference="this row")
+    d = paired_difference(miou, {s: read_json(p)["miou"] for s, p in ref_runs.items()})
+    if d is None:
+        return empty
+    return {DELTA: d.mean, "Δ low": d.low, "Δ high": d.high, "significant": d.significant,
+            "reference": ";".join(str(ref_runs[s]) for s in sorted(ref_runs))}
+
+
+def _mean_std(r, col: str) -> str:
+    std = r.get(f"{col} std")
+    return _fmt(r.get(col)) + ("" if std is None or std != std else f" ± {std:.1f}")
+
+
+def _delta_cell(r, minus: str = "-") -> str:
+    """'+1.2 [-0.3, +2.7] n.s.', 'reference' or '-'."""
+    if r.get("reference") == "this row":
+        return "reference"
+    d = r.get(DELTA)
+    if d is None or d != d:
+        return "-"
+    sign = lambda v: f"{v:+.1f}".replace("-", minus)
+    low, high = r.get("Δ low"), r.get("Δ high")
+    if low is None or low != low:
+        return f"{sign(d)} (n = 1)"
+    return f"{sign(d)} [{sign(low)}, {sign(high)}]" + ("" if r.get("significant") else " n.s.")
+
+
 def to_markdown(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> str:
     rep = df[df["values"] != "published"]
     pub = df[df["values"] == "published"]
@@ -63,11 +130,13 @@ def to_markdown(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> 
     cols = ["method"] + classes + ["mIoU"] + m13
     lines = [f"# {title}", "", "## Reproduced by this pipeline (every number computed from the files in `source`)", ""]
     pub_cols = ["published mIoU"] + (["published mIoU13"] if m13 else [])
-    head = cols + pub_cols + ["published in"]
+    head = ["method", "n"] + classes + ["mIoU"] + m13 + [f"{DELTA} ({LEVEL:.0%} CI)"] + pub_cols + ["published in"]
     lines.append("| " + " | ".join(head).replace("mIoU13", "mIoU*") + " |")
     lines.append("|" + "---|" * len(head))
     for _, r in rep.iterrows():
-        cells = [r["method"]] + [_fmt(r.get(c)) for c in classes + ["mIoU"] + m13 + pub_cols] + [r["published in"] or "-"]
+        cells = ([r["method"], str(int(r["n"]))] + [_fmt(r.get(c)) for c in classes]
+                 + [_mean_std(r, c) for c in ["mIoU"] + m13] + [_delta_cell(r)]
+                 + [_fmt(r.get(c)) for c in pub_cols] + [r["published in"] or "-"])
         lines.append("| " + " | ".join(cells) + " |")
     if len(pub):
         lines += ["", "## Published (copied from the papers, labelled as published)", ""]
@@ -80,41 +149,70 @@ def to_markdown(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> 
     return "\n".join(lines)
 
 
+def _tex(text: str) -> str:
+    for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
+                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}")]:
+        text = text.replace(a, b) if a != "\\" else text.replace(a, "\0")
+    return text.replace("\0", r"\textbackslash{}")
+
+
 def to_latex(df: pd.DataFrame, title: str, classes: list[str]) -> str:
-    nums = classes + ["mIoU"] + (["mIoU13"] if "mIoU13" in df else [])
-    cols = ["method"] + nums
-    out = df[["values"] + cols].copy()
-    for c in nums:
-        out[c] = out[c].map(_fmt)
-    return out.to_latex(index=False, caption=title.replace("%", r"\%"), escape=True)
+    """A booktabs table: reproduced rows (n, means, mIoU $\\pm$ std, Δ vs random with its interval;
+    n.s. = not significant), then the published rows."""
+    m13 = ["mIoU13"] if "mIoU13" in df else []
+    head = ["", "method", "n"] + classes + ["mIoU"] + (["mIoU*"] if m13 else []) + [rf"$\Delta$ vs {REFERENCE}"]
+    lines = [r"\begin{table}", rf"\caption{{{_tex(title)}}}", r"\begin{tabular}{" + "l" * 2 + "r" * (len(head) - 2) + "}",
+             r"\toprule", " & ".join(_tex(h) if not h.startswith("$") else h for h in head) + r" \\", r"\midrule"]
+    for _, r in df.iterrows():
+        rep = r["values"] != "published"
+        nums = [_fmt(r.get(c)) for c in classes]
+        if rep:
+            nums += [_mean_std(r, c).replace("±", r"$\pm$") for c in ["mIoU"] + m13] + [_delta_cell(r, "$-$")]
+            n = str(int(r["n"]))
+        else:
+            nums += [_fmt(r.get(c)) for c in ["mIoU"] + m13] + ["-"]
+            n = "-"
+        lines.append(" & ".join([_tex(r["values"]), _tex(r["method"]), n] + nums) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)
 
 
 def to_html(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> str:
-    """A self-contained HTML page of the table (for the Snakemake report): reproduced rows, the
-    published rows labelled as such, and the protocol footnote."""
-    import html
+    """A self-contained HTML page of the table (for the Snakemake report): reproduced rows (not
+    significant differences in grey, marked n.s.), the published rows labelled as such, and the
+    protocol footnote."""
     m13 = ["mIoU13"] if "mIoU13" in df else []
-    nums = classes + ["mIoU"] + m13
     parts = [f"<h3>{html.escape(title)}</h3>"]
-    for kind, heading, extra in [("rep", "Reproduced by this pipeline", ["published mIoU", "published in"]),
-                                 ("pub", "Published (copied from the papers, labelled as published)", ["source"])]:
-        part = df[(df["values"] == "published") == (kind == "pub")]
-        if not len(part):
-            continue
-        cols = ["method"] + nums + [c for c in extra if c in part]
-        out = part[cols].copy()
-        for c in nums + (["published mIoU"] if "published mIoU" in cols else []):
+    rep, pub = df[df["values"] != "published"], df[df["values"] == "published"]
+    head = ["method", "n"] + classes + ["mIoU"] + (["mIoU*"] if m13 else []) + [f"{DELTA} ({LEVEL:.0%} CI)",
+                                                                                "published mIoU", "published in"]
+    rows = []
+    for _, r in rep.iterrows():
+        cells = ([html.escape(r["method"]), str(int(r["n"]))] + [_fmt(r.get(c)) for c in classes]
+                 + [html.escape(_mean_std(r, c)) for c in ["mIoU"] + m13])
+        delta = html.escape(_delta_cell(r))
+        cells.append(f'<span class="ns" style="color:#888">{delta}</span>' if r.get("significant") is False else delta)
+        cells += [_fmt(r.get("published mIoU")), html.escape(r["published in"] or "-")]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts += ["<h4>Reproduced by this pipeline</h4>", '<table border="1" class="dataframe">',
+              "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead>",
+              "<tbody>", *rows, "</tbody></table>"]
+    if len(pub):
+        nums = classes + ["mIoU"] + m13
+        out = pub[["method"] + nums + ["source"]].copy()
+        for c in nums:
             out[c] = out[c].map(_fmt)
-        parts += [f"<h4>{heading}</h4>", out.rename(columns={"mIoU13": "mIoU*"}).to_html(index=False, na_rep="-")]
+        parts += ["<h4>Published (copied from the papers, labelled as published)</h4>",
+                  out.rename(columns={"mIoU13": "mIoU*"}).to_html(index=False, na_rep="-")]
     parts.append(f"<p><small>Protocol: {html.escape(note)}</small></p>")
     return "<html><body>\n" + "\n".join(parts) + "\n</body></html>\n"
 
 
-def evaluation_protocol(evals: dict[str, str]) -> str:
+def evaluation_protocol(paths) -> str:
     """What the evaluation files say about how they were computed (resolution, TTA, pixels), for the
     footnote; one sentence per distinct protocol."""
     seen: dict[str, list[int]] = {}
-    for path in evals.values():
+    for path in paths:
         e = read_json(path)
         key = f"{e.get('protocol', 'confusion matrix at the images as read')} on {e.get('images')} {e.get('dataset')} {e.get('split')} images"
         seen.setdefault(key, []).append(int(e.get("pixels", 0)))
@@ -122,22 +220,35 @@ def evaluation_protocol(evals: dict[str, str]) -> str:
                     for k, px in seen.items())
 
 
-def write_table(name: str, evals: dict[str, str], prefix: str | Path, scale: Scale) -> pd.DataFrame:
-    """PREFIX.csv/.md/.tex/.html, .metrics.json and .miou.csv; the protocol footnote ends with how
+def write_table(name: str, evals, prefix: str | Path, scale: Scale, references=None) -> pd.DataFrame:
+    """PREFIX.csv/.md/.tex/.html, .metrics.json (mean, std and n of every row, for `dvc metrics`)
+    and .miou.csv (for `dvc plots`); the protocol footnote says how the seeds are summarized and how
     the evaluation files were computed (resolution, flip TTA, pixel count)."""
-    df, title, note = build_table(name, evals, scale)
-    note += " " + evaluation_protocol(evals)
+    evals = _seeded(evals)
+    df, title, note = build_table(name, evals, scale, references)
     if df.empty:
         raise ValueError(f"{name}: no rows")
-    classes = read_json(next(iter(evals.values())))["classes"]
+    paths = [p for runs in evals.values() for p in runs.values()]
+    classes = read_json(paths[0])["classes"]
+    where = regime(df, classes)
+    note += " " + stats_note(max(len(r) for r in evals.values()), scale) + " " + evaluation_protocol(paths)
+    note += f" {where.sentence()}" if where else ""
     prefix = Path(prefix)
     write_text(prefix.with_suffix(".csv"), df.to_csv(index=False))
     write_text(prefix.with_suffix(".md"), to_markdown(df, title, note, classes))
     write_text(prefix.with_suffix(".tex"), to_latex(df, title, classes))
     write_text(prefix.with_suffix(".html"), to_html(df, title, note, classes))
     rep = df[df["values"] != "published"]
-    # for `dvc metrics show` and `dvc plots show`
-    extra = (lambda r: {"mIoU13": r["mIoU13"]}) if "mIoU13" in rep else (lambda r: {})
-    write_json(prefix.with_suffix(".metrics.json"), {r["row"]: {"mIoU": r["mIoU"], **extra(r)} for _, r in rep.iterrows()})
-    write_text(prefix.with_suffix(".miou.csv"), rep[["row", "mIoU"]].to_csv(index=False))
+    metric = lambda r, c: {c: r[c], f"{c}_std": None if r[f"{c} std"] != r[f"{c} std"] else r[f"{c} std"]}
+    metrics = {
+        r["row"]: {**metric(r, "mIoU"), **(metric(r, "mIoU13") if "mIoU13" in rep else {}), "n": int(r["n"]),
+                   **({"delta_vs_random": r[DELTA], "delta_low": r["Δ low"], "delta_high": r["Δ high"]}
+                      if r[DELTA] == r[DELTA] and r[DELTA] is not None else {})}
+        for _, r in rep.iterrows()}
+    if where:   # the regime of the benchmark (adaseg.report.regime)
+        metrics["regime"] = {"recovered": where.recovered, "full_above_random": where.full_above_random,
+                             "classes_learnt": where.classes_learnt}
+    write_json(prefix.with_suffix(".metrics.json"), metrics)
+    write_text(prefix.with_suffix(".miou.csv"), rep[["row", "mIoU", "mIoU std"]].rename(columns={"mIoU std": "mIoU_std"})
+               .to_csv(index=False))
     return df

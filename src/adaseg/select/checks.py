@@ -2,7 +2,7 @@
 file or config key, the numbers and what to change (adaseg.errors).
 
 A budget reaches a runner as the CLI's --budget: for image-level selection the <budget> of the
-selection path (results/<source>/select/<strategy>/<budget>/...; the tables use mada.budget), for
+selection path (results/<source>/select/s<seed>/<strategy>/<budget>/...; the tables use mada.budget), for
 the multi-round runners each round's share of it, <budget> / multi_round.rounds.
 """
 from __future__ import annotations
@@ -50,4 +50,4 @@ def foreign_masks(path: str, got: list[str], want: list[str], target: str, round
     return InputFileError(
         f"'{path}' is a foreign masks file: it does not list the {target} training images in order "
         f"({differing_ids(got, want)}); pass --previous-masks the masks.h5 of the previous round of this chain "
-        f"(results/<source>/select/<strategy>/<budget>/<objective>/{earlier}/masks.h5)")
+        f"(results/<source>/select/s<seed>/<strategy>/<budget>/<objective>/{earlier}/masks.h5)")
