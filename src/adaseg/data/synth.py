@@ -6,8 +6,13 @@ sources and common in the target. Labels are painted first (trainIds, painter's 
 far to near), then rendered to RGB with a domain style:
 
 * "game" (GTA5-like and SYNTHIA-like sources): flat, saturated colours, no noise;
-* "camera" (Cityscapes-like target): other base colours, per-class texture, sensor noise, blur,
+* "camera" (Cityscapes-like target): other base colours, shifted per image and class (so that a
+  few labelled target images do not show every appearance), per-class texture, sensor noise, blur,
   exposure, colour cast and vignetting, plus the ego-vehicle hood (void) at the bottom.
+
+Thin and small classes (pole, light, sign, person, rider, bicycle, motorcycle) are drawn at least
+1.5 px wide, so that a model at the proxy's resolution can learn them; their sizes, the per-image
+colour shift and the exposure range are the proxy's calibration (README "The proxy benchmark").
 
 The SYNTHIA-like source is seen from a higher viewpoint (horizon higher, objects smaller).
 Everything is a function of (seed, domain, index), so the benchmark is deterministic.
@@ -199,7 +204,7 @@ def _scene(rng: np.random.Generator, h: int, w: int, family: str, high_view: boo
             cv.ellipse(y - bh / 2, x + bw / 3, bh / 2, bh / 2, cls)
             cv.rect(y - bh, x - bw / 3, y - bh / 2, x + bw / 3, cls)
             if what != "bike":
-                cv.rect(y - bh - 0.24 * u, x - 0.05 * u - 0.5, y - bh * 0.8, x + 0.05 * u + 0.5, RIDER)
+                cv.rect(y - bh - 0.24 * u, x - 0.04 * u - 0.5, y - bh * 0.8, x + 0.04 * u + 0.5, RIDER)
                 cv.ellipse(y - bh - 0.27 * u, x, max(0.06 * u, 1.0), max(0.05 * u, 1.0), RIDER)
         elif what == "pole":
             pw, ph = max(0.05 * u, 1.5), 0.85 * u
