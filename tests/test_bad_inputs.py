@@ -21,7 +21,7 @@ import torch
 import yaml
 from PIL import Image
 
-from adaseg.config import apply_variant, load_config, validate_config
+from adaseg.config import apply_variant, for_seed, load_config, validate_config
 from adaseg.errors import AdasegError, BudgetError, CheckpointError, ConfigError, DatasetError, InputFileError
 from adaseg.io import ProcessLocalH5, load_torch, open_masks, read_features, read_json, save_torch, write_ids
 from adaseg.models import build_model
@@ -1047,7 +1047,7 @@ def _warmup_cfg(tmp_path, proxy_config, iterations):
     cfg["warmup"]["iterations"] = iterations
     cfg["train"]["checkpoint_every"] = 2
     cfg["train"]["workers"] = 0
-    return validate_config(cfg)
+    return for_seed(validate_config(cfg), None)
 
 
 def _interrupt(monkeypatch, run, at: int) -> None:

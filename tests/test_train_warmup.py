@@ -1,7 +1,7 @@
 """adaseg.train.warmup: a SYNTHIA source-only warm-up is 16-class; its evaluation reports mIoU and mIoU*."""
 import pytest
 
-from adaseg.config import validate_config
+from adaseg.config import for_seed, validate_config
 from adaseg.data.synth import generate
 from adaseg.evaluate import evaluate
 from adaseg.models.checkpoint import load_model
@@ -14,7 +14,7 @@ def test_synthia_source_only_to_cityscapes(tmp_path):
     cfg = tiny_config(tmp_path)
     cfg["datasets"]["synthia"] = {"kind": "synthia", "root": str(tmp_path / "proxy" / "synthia"), "proxy": True}
     cfg["warmup"]["iterations"] = 2
-    validate_config(cfg)
+    cfg = for_seed(validate_config(cfg), None)
     p = cfg["proxy"]
     for name in ("synthia", "cityscapes"):
         generate(cfg["datasets"][name]["root"], name, p["seed"], p["height"], p["width"], p["counts"])
