@@ -107,3 +107,18 @@ def test_the_regime_of_a_main_table_by_hand(tmp_path):
     assert "recovers 40% of the gap" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.metrics.json").read_text())["regime"]["recovered"] == pytest.approx(0.4)
     assert regime(df[df["row"] != "random"], ["road"]) is None
+
+
+def test_a_class_absent_from_an_evaluation_is_left_out_of_its_mean(tmp_path):
+    """Evaluation files give None for a class without pixels in the split: the class mean is over
+    the seeds that have it, and '-' when none has."""
+    scale = Scale(budget="5", rounds=5, budgets=(), anchors=(), seeds=(0, 1))
+    evs = {}
+    for s, car in ((0, 10.0), (1, None)):
+        path = tmp_path / f"r{s}.json"
+        path.write_text(json.dumps({"miou": 20.0 + s, "classes": ["road", "car", "bus"],
+                                    "iou": {"road": 20.0 + s, "car": car, "bus": None}}))
+        evs[s] = str(path)
+    df, _, _ = build_table("table1_gta", {"random": evs}, scale, {"random": evs})
+    row = df[df["values"] != "published"].iloc[0]
+    assert row["road"] == pytest.approx(20.5) and row["car"] == pytest.approx(10.0) and pd.isna(row["bus"])

@@ -55,4 +55,4 @@ def regime(df: pd.DataFrame, classes: list[str]) -> Regime | None:
         return None
     full = rep.loc["fully_supervised"]
     return Regime(float(rep.loc["adaptseg", "mIoU"]), float(rep.loc["random", "mIoU"]), float(full["mIoU"]),
-                  int(sum(float(full[c]) > 0 for c in classes)), len(classes))
+                  int(sum(pd.notna(full[c]) and float(full[c]) > 0 for c in classes)), len(classes))

@@ -66,7 +66,7 @@ def build_table(name: str, evals, scale: Scale, references=None) -> tuple[pd.Dat
         miou = summarize(ev["miou"] for ev in runs.values())
         rec = {"row": key, "method": label, "values": "reproduced (adaseg)", "n": miou.n,
                "seeds": " ".join(map(str, runs)), "source": ";".join(str(evals[key][s]) for s in runs)}
-        rec.update({c: summarize(ev["iou"][c] for ev in runs.values()).mean for c in classes})
+        rec.update({c: _class_mean([ev["iou"][c] for ev in runs.values()]) for c in classes})
         rec["mIoU"], rec["mIoU std"] = miou.mean, miou.std
         if "miou13" in first:
             m13 = summarize(ev["miou13"] for ev in runs.values())
@@ -89,6 +89,12 @@ def build_table(name: str, evals, scale: Scale, references=None) -> tuple[pd.Dat
             rec["mIoU13"] = p["miou13"]
         records.append(rec)
     return pd.DataFrame.from_records(records), title, note
+
+
+def _class_mean(values: list) -> float | None:
+    """The mean IoU of a class over the seeds whose evaluation has it (None: absent from the split)."""
+    present = [v for v in values if v is not None]
+    return summarize(present).mean if present else None
 
 
 def _delta(runs: dict[int, str], ref_runs: dict[int, str] | None, miou: dict[int, float]) -> dict:
