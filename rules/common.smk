@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adaseg.ablations import resolve_variant
 from adaseg.registry import FIGURES, OBJECTIVES, TABLES, Scale, figure, objective, split_run, strategies_run_by, strategy, table
-from adaseg.registry.runs import WARMUP, WARMUP_KINDS, seed_of
+from adaseg.registry.runs import WARMUP, WARMUP_KINDS, run_path, seed_of
 from adaseg.registry.strategies import SHARED_SELECTIONS
 
 R = config["results"]
@@ -127,7 +127,7 @@ FTR = f"{R}/{{source}}/finetune/{RUN}"
 def check_run(w):
     """Refuse a run path the pipeline cannot run, naming what to change."""
     s, o, r, n = strategy(w.strategy), objective(w.objective), int(w.round), int(w.rounds)
-    run = f"finetune/s{w.seed}/{w.strategy}/{w.budget}/{w.objective}/round{r}of{n}"
+    run = run_path(w.strategy, w.budget, w.objective, r, n, w.seed)
     if r > n:
         raise ValueError(f"{run}: round {r} of {n} rounds")
     if n > 1 and not s.multi_round:
@@ -152,7 +152,7 @@ def selecting_model(w):
     """The model that selects in round r: the warm-up, then the fine-tune of round r-1."""
     check_run(w)
     r = int(w.round)
-    return init_model(w.seed) if r == 1 else f"finetune/s{w.seed}/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}"
+    return init_model(w.seed) if r == 1 else run_path(w.strategy, w.budget, w.objective, r - 1, w.rounds, w.seed)
 
 
 def selecting_checkpoint(w):
@@ -233,7 +233,7 @@ def finetune_inputs(w):
     o, sel = objective(w.objective), selection_dir(w)
     files = dict(selection=f"{sel}/selection.json", source_data=dataset_input(w.source), target_data=dataset_input(TARGET))
     if o.starts_from:
-        start = f"finetune/s{w.seed}/{w.strategy}/{w.budget}/{o.starts_from}/round1of1"
+        start = run_path(w.strategy, w.budget, o.starts_from, seed=w.seed)
         files.update(init=f"{R}/{w.source}/{start}.pt", anchors=f"{R}/{w.source}/target_anchors/{start}.npz",
                      pseudo=f"{R}/{w.source}/pseudo_labels/{start}.h5")
     else:

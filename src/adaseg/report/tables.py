@@ -33,7 +33,7 @@ def _seeded(evals) -> Runs:
     return {k: ({0: v} if isinstance(v, (str, Path)) else {int(s): p for s, p in v.items()}) for k, v in evals.items()}
 
 
-def stats_note(n_seeds: int, scale: Scale) -> str:
+def stats_note(scale: Scale) -> str:
     shared = (f" The warm-ups are trained once (seed {scale.seeds[0]}) and shared by every seed's runs "
               "(warmup.per_seed: false), so their rows have n = 1." if not scale.warmup_per_seed else
               " Every seed trains its own warm-ups (warmup.per_seed: true).")
@@ -237,7 +237,7 @@ def write_table(name: str, evals, prefix: str | Path, scale: Scale, references=N
     paths = [p for runs in evals.values() for p in runs.values()]
     classes = read_json(paths[0])["classes"]
     where = regime(df, classes)
-    note += " " + stats_note(max(len(r) for r in evals.values()), scale) + " " + evaluation_protocol(paths)
+    note += " " + stats_note(scale) + " " + evaluation_protocol(paths)
     note += f" {where.sentence()}" if where else ""
     prefix = Path(prefix)
     write_text(prefix.with_suffix(".csv"), df.to_csv(index=False))
