@@ -109,6 +109,20 @@ def test_the_regime_of_a_main_table_by_hand(tmp_path):
     assert regime(df[df["row"] != "random"], ["road"]) is None
 
 
+def test_a_table_where_full_supervision_is_not_above_the_warm_up_has_no_gap(tmp_path):
+    """Warm-up 20, random 15, full 20 (a tiny run): the recovered share is undefined, the table is still
+    written, its footnote says there is no gap and the regime is not met."""
+    from adaseg.report.regime import regime
+    from adaseg.report.tables import write_table
+    rows = {"adaptseg": write_eval(tmp_path / "w.json", 20.0), "random": write_eval(tmp_path / "r.json", 15.0),
+            "fully_supervised": write_eval(tmp_path / "f.json", 20.0)}
+    df = write_table("table1_gta", rows, tmp_path / "t", SCALE)
+    where = regime(df, ["road"])
+    assert where.recovered is None and not where.in_regime()
+    assert "there is no gap to recover" in (tmp_path / "t.md").read_text()
+    assert json.loads((tmp_path / "t.metrics.json").read_text())["regime"]["recovered"] is None
+
+
 def test_a_class_absent_from_an_evaluation_is_left_out_of_its_mean(tmp_path):
     """Evaluation files give None for a class without pixels in the split: the class mean is over
     the seeds that have it, and '-' when none has."""

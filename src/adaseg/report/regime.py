@@ -26,21 +26,25 @@ class Regime:
     classes: int
 
     @property
-    def recovered(self) -> float:
-        """(random - warm-up) / (fully supervised - warm-up)."""
-        return (self.random - self.warmup) / (self.full - self.warmup)
+    def recovered(self) -> float | None:
+        """(random - warm-up) / (fully supervised - warm-up); None when full supervision is not above
+        the warm-up (no gap to recover, e.g. a tiny test run)."""
+        gap = self.full - self.warmup
+        return (self.random - self.warmup) / gap if gap > 0 else None
 
     @property
     def full_above_random(self) -> float:
         return self.full - self.random
 
     def in_regime(self) -> bool:
-        return (self.recovered <= TARGETS["recovered_at_most"]
+        return (self.recovered is not None and self.recovered <= TARGETS["recovered_at_most"]
                 and self.full_above_random >= TARGETS["full_above_random_at_least"]
                 and self.classes_learnt >= TARGETS["classes_learnt_at_least"] * self.classes / 19)
 
     def sentence(self) -> str:
-        return (f"Regime: random selection recovers {self.recovered:.0%} of the gap from the AdaptSeg warm-up "
+        gap = (f"random selection recovers {self.recovered:.0%} of the gap" if self.recovered is not None
+               else "there is no gap to recover")
+        return (f"Regime: {gap} from the AdaptSeg warm-up "
                 f"({self.warmup:.1f}) to full supervision ({self.full:.1f}); full supervision is "
                 f"{self.full_above_random:.1f} mIoU above random ({self.random:.1f}) and learns "
                 f"{self.classes_learnt} of {self.classes} classes (IoU > 0). Papers (MADA Tables 1, 3, 4): about 50%, "
