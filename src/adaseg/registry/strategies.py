@@ -34,6 +34,7 @@ class Strategy:
     reads: tuple[str, ...] = ()     # image: feature-dump fields; model: network heads; superpixel: region dumps
     order_based: bool = False
     options: dict = field(default_factory=dict)
+    upper_bound: bool = False       # labels every target image: trains finetune.full_supervision.iterations
 
     def __post_init__(self):
         assert self.unit in UNITS and self.runner in RUNNERS, self
@@ -55,7 +56,7 @@ def _image(name, label, family, score, reads=(), **kw):
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
     _image("random", "Random", "random", "adaseg.select.random_sampling:random_strategy"),
     _image("full", "All target images (fully supervised)", "all target labels",
-           "adaseg.select.random_sampling:full_strategy"),
+           "adaseg.select.random_sampling:full_strategy", upper_bound=True),
     _image("entropy", "Entropy (AdvEnt)", "uncertainty", "adaseg.select.uncertainty:entropy_strategy",
            ["target:entropy"]),
     _image("confidence", "Softmax confidence", "uncertainty", "adaseg.select.uncertainty:confidence_strategy",

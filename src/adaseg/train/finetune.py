@@ -219,7 +219,10 @@ def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: st
         r, rounds = schedule_round
         if not 1 <= r <= rounds:
             raise ValueError(f"round {r} is outside 1..{rounds}")
-        iters = max(1, int(scfg["iterations"]) // rounds)
+        # the fully supervised upper bound has every target label (20x the images of 5%): its own
+        # schedule, as in the papers, where it is a separate run (finetune.full_supervision)
+        full = fcfg.get("full_supervision") if registry.strategy(sel["strategy"]).upper_bound else None
+        iters = max(1, int((full or scfg)["iterations"]) // rounds)
         offset, total = (r - 1) * iters, rounds * iters
         opt = make_sgd(model, scfg["lr"], tcfg["head_lr_mult"], tcfg["momentum"], tcfg["weight_decay"])
         aug = dict(crop=tcfg.get("crop"), scale_range=tcfg["scale_range"], flip=True)
