@@ -30,9 +30,11 @@ report: "rules/captions/workflow.rst"
 include: "rules/common.smk"
 
 
-# set by rules/common.smk to this invocation's frozen config snapshot; passed on to cluster jobs
+# set by rules/common.smk (this invocation's frozen config snapshot; src/ of this checkout first on
+# the module path); passed on to cluster jobs
 envvars:
     "ADASEG_CONFIG",
+    "PYTHONPATH",
 
 
 include: "rules/data.smk"

@@ -30,20 +30,54 @@ def init_model(seed):
 # `snakemake --cores all --resources gpu=N` runs at most N GPUs' worth of jobs at once) and its
 # memory (mem_mb); `adaseg.gpu_slots` hands each job its own GPUs. A training stage with
 # train.gpus > 1 runs data-parallel under torchrun (one process per GPU).
-ON_GPU = config.get("device", "auto") != "cpu"
+# device `cuda` asks for GPUs wherever the jobs run (a scheduler's nodes); `auto` only when the machine
+# that runs Snakemake has an NVIDIA GPU (the proxy on a workstation), so that the proxy on a CPU
+# machine or a CPU partition asks for none.
+def _nvidia_gpus_here():
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+ON_GPU = config.get("device", "auto") == "cuda" or (config.get("device", "auto") == "auto" and _nvidia_gpus_here())
 TRAIN_GPUS = int(config["train"].get("gpus", 1))
 MEM_MB = int(config["train"].get("mem_mb", 8000))
 GPU_TRAIN = TRAIN_GPUS if ON_GPU else 0
 GPU_INFER = 1 if ON_GPU else 0
+CLUSTER = config.get("cluster") or {}
+
+
+def job_resources(kind, gpus=0):
+    """The resources of a job of `kind` (train | infer | other, the keys of cluster.runtime): its GPUs
+    (with cluster.gpu_model), memory, runtime in minutes, CPUs (the threads) and, where the config
+    names them, the SLURM partition and account (snakemake-executor-plugin-slurm's resource names)."""
+    res = {"mem_mb": MEM_MB if kind != "other" else 2000,
+           "runtime": int((CLUSTER.get("runtime") or {}).get(kind, {"train": 720, "infer": 60, "other": 15}[kind])),
+           "cpus_per_task": int(config["threads"]) if kind != "other" else 1}
+    if gpus:
+        res["gpu"] = gpus
+        if CLUSTER.get("gpu_model"):
+            res["gpu_model"] = CLUSTER["gpu_model"]
+    for key in ("partition", "account"):
+        if CLUSTER.get(key):
+            res[f"slurm_{key}"] = CLUSTER[key]
+    return res
 # the precision every network pass runs in: a rerun trigger of the rules that only run the network
 PRECISION = f" precision={config['train'].get('precision', 'fp32')}"
+
+
+# Every job runs this checkout's package as `python -m adaseg` with src/ on PYTHONPATH, so a job needs
+# the dependencies only: the venv of the README, or the conda env envs/adaseg.yaml (--sdm conda),
+# which cannot install the package itself (Snakemake builds it from a copy of the file).
+ADASEG = "python -m adaseg"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(workflow.basedir) / "src")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
 def launch(train=False):
     """The command that starts `adaseg` in a job that runs the network, behind the GPU-slot wrapper
     when the job takes GPUs; a training stage with train.gpus > 1 starts torchrun with that many."""
     n = TRAIN_GPUS if train else 1
-    cmd = f"torchrun --standalone --nproc_per_node {n} -m adaseg" if n > 1 else "adaseg"
+    cmd = f"torchrun --standalone --nproc_per_node {n} -m adaseg" if n > 1 else ADASEG
     gpus = n if ON_GPU else 0
     return f"python -m adaseg.gpu_slots --gpus {gpus} -- {cmd}" if gpus else cmd
 

@@ -5,13 +5,16 @@ rule synth:
     output:
         directory(f"{PROXY_DIR}/{{dataset}}"),
     params:
+        launch=ADASEG,
         cfg=lambda wc: sections("proxy", datasets=[wc.dataset]),
+    resources:
+        **job_resources("other"),
     log:
         f"{LOGS}/synth/{{dataset}}.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg synth --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --out {output:q} 2> {log:q}"
+        "{params.launch} synth --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --out {output:q} 2> {log:q}"
 
 
 # Decoded-sample cache (datasets.<name>.cache: true): every image of a split decoded and resized
@@ -24,7 +27,10 @@ rule cache_dataset:
     wildcard_constraints:
         split="train|val|test",
     params:
+        launch=ADASEG,
         cfg=lambda wc: sections(datasets=[wc.dataset]),
+    resources:
+        **job_resources("infer"),
     log:
         f"{LOGS}/cache/{{dataset}}_{{split}}.log",
     benchmark:
@@ -32,5 +38,5 @@ rule cache_dataset:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg cache --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --split {wildcards.split:q} "
+        "{params.launch} cache --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --split {wildcards.split:q} "
         "--out {output:q} 2> {log:q}"

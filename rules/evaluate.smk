@@ -13,8 +13,7 @@ rule evaluate:
         cfg=sections("evaluation", "features", datasets=[TARGET]) + PRECISION,
     threads: config["threads"]
     resources:
-        gpu=GPU_INFER,
-        mem_mb=MEM_MB,
+        **job_resources("infer", GPU_INFER),
     log:
         f"{LOGS}/{{source}}/eval/{{model}}.log",
     benchmark:

@@ -13,8 +13,7 @@ rule features:
         cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]) + PRECISION,
     threads: config["threads"]
     resources:
-        gpu=GPU_INFER,
-        mem_mb=MEM_MB,
+        **job_resources("infer", GPU_INFER),
     log:
         f"{LOGS}/{{source}}/features/{{model}}/{{domain}}.log",
     benchmark:
@@ -32,7 +31,10 @@ rule superpixels:
     output:
         f"{R}/superpixels/{{dataset}}.h5",
     params:
+        launch=ADASEG,
         cfg=lambda wc: sections("d2ada", datasets=[wc.dataset]),
+    resources:
+        **job_resources("infer"),
     log:
         f"{LOGS}/superpixels/{{dataset}}.log",
     benchmark:
@@ -40,7 +42,7 @@ rule superpixels:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg superpixels --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --out {output:q} 2> {log:q}"
+        "{params.launch} superpixels --config \"$ADASEG_CONFIG\" --dataset {wildcards.dataset:q} --out {output:q} 2> {log:q}"
 
 
 rule region_features:
@@ -56,8 +58,7 @@ rule region_features:
         cfg=lambda wc: sections("features", datasets=[domain_dataset(wc)]) + PRECISION,
     threads: config["threads"]
     resources:
-        gpu=GPU_INFER,
-        mem_mb=MEM_MB,
+        **job_resources("infer", GPU_INFER),
     log:
         f"{LOGS}/{{source}}/regions/{{model}}/{{domain}}.log",
     benchmark:

@@ -29,8 +29,7 @@ rule figure:
         cfg=sections("seeds", "figures", "evaluation", datasets=[TARGET]),
     threads: config["threads"]
     resources:
-        gpu=GPU_INFER,
-        mem_mb=MEM_MB,
+        **job_resources("infer", GPU_INFER),
     log:
         f"{LOGS}/figures/{{figure}}.log",
     benchmark:

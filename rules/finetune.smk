@@ -20,8 +20,7 @@ rule finetune:
                                 datasets=[wc.source, TARGET]) + variant_overrides(wc.strategy, wc.objective),
     threads: config["threads"]
     resources:
-        gpu=GPU_TRAIN,
-        mem_mb=MEM_MB,
+        **job_resources("train", GPU_TRAIN),
     log:
         f"{LOGS}/{{source}}/finetune/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
@@ -41,9 +40,12 @@ rule target_anchors:
     output:
         f"{R}/{{source}}/target_anchors/{{model}}.npz",
     params:
+        launch=ADASEG,
         variant=lambda wc: variant_flag(*model_variants(wc.model)),
         seed=lambda wc: seed_of(wc.model),
         cfg=lambda wc: sections("mada") + variant_overrides(*model_variants(wc.model)),
+    resources:
+        **job_resources("other"),
     log:
         f"{LOGS}/{{source}}/target_anchors/{{model}}.log",
     benchmark:
@@ -51,7 +53,7 @@ rule target_anchors:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg target-anchors --config \"$ADASEG_CONFIG\" {params.variant} --seed {params.seed:q} --features {input:q} --out {output:q} 2> {log:q}"
+        "{params.launch} target-anchors --config \"$ADASEG_CONFIG\" {params.variant} --seed {params.seed:q} --features {input:q} --out {output:q} 2> {log:q}"
 
 
 rule pseudo_labels:
@@ -68,8 +70,7 @@ rule pseudo_labels:
         + variant_overrides(*model_variants(wc.model)),
     threads: config["threads"]
     resources:
-        gpu=GPU_INFER,
-        mem_mb=MEM_MB,
+        **job_resources("infer", GPU_INFER),
     log:
         f"{LOGS}/{{source}}/pseudo_labels/{{model}}.log",
     benchmark:

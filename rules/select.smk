@@ -14,12 +14,15 @@ rule select_image:
     wildcard_constraints:
         strategy=variant_strategy("image"),
     params:
+        launch=ADASEG,
         target=TARGET,
         features=feature_flags,
         strategy=lambda wc: strategy(wc.strategy).name,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
         cfg=lambda wc: sections("mada", "diversity", datasets=[TARGET])
         + variant_overrides(wc.strategy, wc.objective),
+    resources:
+        **job_resources("infer"),
     log:
         f"{LOGS}/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
@@ -27,7 +30,7 @@ rule select_image:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select --config \"$ADASEG_CONFIG\" {params.variant} --seed {wildcards.seed:q} --strategy {params.strategy:q} "
+        "{params.launch} select --config \"$ADASEG_CONFIG\" {params.variant} --seed {wildcards.seed:q} --strategy {params.strategy:q} "
         "--target {params.target:q} --budget {wildcards.budget:q} {params.features} "
         "--scores-out {output.scores:q} --out {output.selection:q} 2> {log:q}"
 
@@ -54,8 +57,7 @@ rule select_regions:
         + variant_overrides(wc.strategy, wc.objective),
     threads: config["threads"]
     resources:
-        gpu=GPU_INFER,
-        mem_mb=MEM_MB,
+        **job_resources("infer", GPU_INFER),
     log:
         f"{LOGS}/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
@@ -80,12 +82,15 @@ rule select_superpixels:
     wildcard_constraints:
         strategy=variant_strategy("superpixel"),
     params:
+        launch=ADASEG,
         per_round=per_round_budget,
         regions=lambda wc, input: " ".join(f"--{k.replace('_', '-')} {shlex.quote(input[k])}" for k in input.keys() if k.endswith("_regions")),
         previous=lambda wc, input: f"--previous-masks {shlex.quote(input.previous[0])}" if input.previous else "",
         strategy=lambda wc: strategy(wc.strategy).name,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
         cfg=lambda wc: sections("d2ada") + variant_overrides(wc.strategy, wc.objective),
+    resources:
+        **job_resources("infer"),
     log:
         f"{LOGS}/{{source}}/select/s{{seed}}/{{strategy}}_{{budget}}_{{objective}}_round{{round}}of{{rounds}}.log",
     benchmark:
@@ -93,7 +98,7 @@ rule select_superpixels:
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg select-superpixels --config \"$ADASEG_CONFIG\" {params.variant} --seed {wildcards.seed:q} --strategy {params.strategy:q} "
+        "{params.launch} select-superpixels --config \"$ADASEG_CONFIG\" {params.variant} --seed {wildcards.seed:q} --strategy {params.strategy:q} "
         "{params.regions} --superpixels {input.superpixels:q} --round {wildcards.round:q} "
         "--source {wildcards.source:q} --budget {params.per_round:q} {params.previous} --gmm-out {output.gmm:q} "
         "--masks-out {output.masks:q} --out {output.selection:q} 2> {log:q}"

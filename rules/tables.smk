@@ -23,15 +23,18 @@ rule table:
     wildcard_constraints:
         table="|".join(TABLES),
     params:
+        launch=ADASEG,
         prefix=lambda wc, output: output.csv[: -len(".csv")],
         rows=table_flags,
         title=lambda wc: table_title(wc.table),
+    resources:
+        **job_resources("other"),
     log:
         f"{LOGS}/tables/{{table}}.log",
     conda:
         "../envs/adaseg.yaml"
     shell:
-        "adaseg table --config \"$ADASEG_CONFIG\" --name {wildcards.table:q} {params.rows} "
+        "{params.launch} table --config \"$ADASEG_CONFIG\" --name {wildcards.table:q} {params.rows} "
         "--out-prefix {params.prefix:q} 2> {log:q}"
 
 
@@ -60,6 +63,8 @@ rule report:
         python=sys.executable,
         snakefile=workflow.main_snakefile,
         targets=" ".join(shlex.quote(p) for p in REPORT_INPUTS),
+    resources:
+        **job_resources("other"),
     log:
         f"{LOGS}/report.log",
     conda:

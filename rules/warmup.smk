@@ -13,8 +13,7 @@ rule warmup:
         cfg=lambda wc: sections("model", "train", "warmup", datasets=[wc.source, TARGET]),
     threads: config["threads"]
     resources:
-        gpu=GPU_TRAIN,
-        mem_mb=MEM_MB,
+        **job_resources("train", GPU_TRAIN),
     log:
         f"{LOGS}/{{source}}/warmup/s{{seed}}_{{kind}}.log",
     benchmark:

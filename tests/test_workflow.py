@@ -1,15 +1,56 @@
-"""Workflow hygiene: `snakemake --lint` is clean and `dvc repro --dry` lists the stages."""
+"""Workflow hygiene: `snakemake --lint` is clean, `dvc repro --dry` lists the stages, the jobs' conda
+env lists what the package imports, every job's resources come from the config."""
+import ast
+import importlib.metadata
 import json
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import ROOT, cli_env, workflow_copy
 
 DVC = [sys.executable, "-m", "dvc"]
+
+
+def _pins(lines) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_the_conda_env_lists_the_runtime_pins_of_requirements():
+    """envs/adaseg.yaml builds from a copy (no -r/-e): its pip pins are requirements.txt's, less the
+    tools that run outside the jobs, and it holds the distribution of every module src/adaseg imports."""
+    env = yaml.safe_load((ROOT / "envs/adaseg.yaml").read_text())
+    assert "python=3.11" in env["dependencies"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert not [p for p in pip if p.startswith("-")], pip
+    env_pins = _pins(pip)
+    req = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    assert env_pins == {k: v for k, v in req.items() if k not in ("snakemake", "dvc", "pytest")}
+
+    imported = set()
+    for path in (ROOT / "src/adaseg").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    dists = importlib.metadata.packages_distributions()
+    third_party = {re.sub(r"[-_.]+", "-", d).lower() for m in imported - sys.stdlib_module_names - {"adaseg"}
+                   for d in dists.get(m, [m])}
+    assert third_party <= set(env_pins), third_party - set(env_pins)
 
 
 @pytest.mark.slow
@@ -194,3 +235,49 @@ def test_config_is_frozen_per_invocation(tmp_path):
     assert len(after) == 2 and snapshots[0].read_bytes() == before
     assert {json.loads(p.read_text())["threads"] for p in after} == {1, 2}
     assert '--config "$ADASEG_CONFIG"' in first.stdout and "config.json" not in first.stdout
+
+
+def _dry_resources(tmp_path, *configfiles) -> tuple[dict[str, set[str]], str]:
+    """rule name -> the resources lines of its jobs in a dry run of table1_gta, and the output."""
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                          str(tmp_path), "--cores", "2", "--dry-run", "--printshellcmds", "table1_gta",
+                          "--configfile", *map(str, configfiles)],
+                         env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    by_rule, rule = {}, None
+    for line in run.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule:
+            by_rule.setdefault(rule, set()).add(line.strip())
+    return by_rule, run.stdout
+
+
+@pytest.mark.slow
+def test_the_paper_config_asks_a_scheduler_for_gpus_and_the_proxy_does_not(tmp_path):
+    """Resources come from the config: with the paper config every rule that trains or runs the
+    network asks for its GPUs (train.gpus for training, under torchrun), the GPU model, the partition
+    and account and its runtime; the table asks for no GPU; the proxy (device auto on a machine
+    without an NVIDIA GPU) asks for none anywhere."""
+    overlay = tmp_path / "site.yaml"
+    overlay.write_text(yaml.safe_dump({"train": {"gpus": 2}, "cluster": {
+        "partition": "gpu", "account": "lab1", "gpu_model": "a100", "runtime": {"train": 2880, "infer": 90, "other": 10}}}))
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    by_rule, out = _dry_resources(paper, ROOT / "configs/paper_gta5.yaml", overlay)
+    for rule in ("warmup", "finetune"):
+        for res in by_rule[rule]:
+            assert "gpu=2" in res and "gpu_model=a100" in res and "runtime=2880" in res, res
+            assert "slurm_partition=gpu" in res and "slurm_account=lab1" in res and "cpus_per_task=4" in res, res
+    for rule in ("evaluate", "features", "select_regions", "region_features", "pseudo_labels"):
+        assert all("gpu=1" in r and "runtime=90" in r for r in by_rule[rule]), by_rule[rule]
+    for rule in ("table", "target_anchors", "select_image"):
+        assert all("gpu=" not in r and "slurm_partition=gpu" in r for r in by_rule[rule]), by_rule[rule]
+    assert "torchrun --standalone --nproc_per_node 2 -m adaseg finetune" in out
+
+    if (gpus := Path("/proc/driver/nvidia/gpus")).is_dir() and any(gpus.iterdir()):
+        return   # device auto on a GPU machine asks for its GPUs
+    proxy = tmp_path / "proxy"
+    proxy.mkdir()
+    by_rule, _ = _dry_resources(proxy, ROOT / "config.yaml")
+    assert by_rule and not [r for lines in by_rule.values() for r in lines if "gpu=" in r]
