@@ -90,6 +90,9 @@ def test_three_seeds_give_means_stds_and_paired_intervals(tmp_path):
     assert metrics["mada_stage1"]["mIoU"] == pytest.approx(35.0) and metrics["mada_stage1"]["mIoU_std"] == pytest.approx(2.0)
     assert metrics["mada_stage1"]["n"] == 3 and metrics["mada_stage1"]["delta_low"] == pytest.approx(1.51586, abs=1e-4)
     assert metrics["adaptseg"]["mIoU_std"] is None
+    # a single pair has no interval: null, never NaN (which strict JSON readers refuse)
+    assert metrics["adaptseg"]["delta_low"] is None and metrics["adaptseg"]["delta_high"] is None
+    json.loads((tmp_path / "t.metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in metrics"))
     assert pd.read_csv(tmp_path / "t.miou.csv").columns.tolist() == ["row", "mIoU", "mIoU_std"]
 
 

@@ -245,10 +245,11 @@ def write_table(name: str, evals, prefix: str | Path, scale: Scale, references=N
     write_text(prefix.with_suffix(".tex"), to_latex(df, title, classes))
     write_text(prefix.with_suffix(".html"), to_html(df, title, note, classes))
     rep = df[df["values"] != "published"]
-    metric = lambda r, c: {c: r[c], f"{c}_std": None if r[f"{c} std"] != r[f"{c} std"] else r[f"{c} std"]}
+    finite = lambda v: None if v is None or v != v else v   # NaN (no value) is null in JSON, never NaN
+    metric = lambda r, c: {c: r[c], f"{c}_std": finite(r[f"{c} std"])}
     metrics = {
         r["row"]: {**metric(r, "mIoU"), **(metric(r, "mIoU13") if "mIoU13" in rep else {}), "n": int(r["n"]),
-                   **({"delta_vs_random": r[DELTA], "delta_low": r["Δ low"], "delta_high": r["Δ high"]}
+                   **({"delta_vs_random": r[DELTA], "delta_low": finite(r["Δ low"]), "delta_high": finite(r["Δ high"])}
                       if r[DELTA] == r[DELTA] and r[DELTA] is not None else {})}
         for _, r in rep.iterrows()}
     if where:   # the regime of the benchmark (adaseg.report.regime)
