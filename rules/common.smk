@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from adaseg.ablations import resolve_variant
+from adaseg.gpu_slots import visible_gpus
 from adaseg.registry import FIGURES, OBJECTIVES, TABLES, Scale, figure, objective, split_run, strategies_run_by, strategy, table
 from adaseg.registry.runs import WARMUP, WARMUP_KINDS, run_path, seed_of
 from adaseg.registry.strategies import SHARED_SELECTIONS
@@ -31,14 +32,9 @@ def init_model(seed):
 # memory (mem_mb); `adaseg.gpu_slots` hands each job its own GPUs. A training stage with
 # train.gpus > 1 runs data-parallel under torchrun (one process per GPU).
 # device `cuda` asks for GPUs wherever the jobs run (a scheduler's nodes); `auto` only when the machine
-# that runs Snakemake has an NVIDIA GPU (the proxy on a workstation), so that the proxy on a CPU
-# machine or a CPU partition asks for none.
-def _nvidia_gpus_here():
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return gpus.is_dir() and any(gpus.iterdir())
-
-
-ON_GPU = config.get("device", "auto") == "cuda" or (config.get("device", "auto") == "auto" and _nvidia_gpus_here())
+# that runs Snakemake has GPUs (ADASEG_GPUS, else nvidia-smi: the proxy on a workstation), so that
+# the proxy on a CPU machine or a CPU partition asks for none.
+ON_GPU = config.get("device", "auto") == "cuda" or (config.get("device", "auto") == "auto" and bool(visible_gpus()))
 TRAIN_GPUS = int(config["train"].get("gpus", 1))
 MEM_MB = int(config["train"].get("mem_mb", 8000))
 GPU_TRAIN = TRAIN_GPUS if ON_GPU else 0
