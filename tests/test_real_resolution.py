@@ -32,7 +32,7 @@ def paper_config_at_test_scale(tmp: Path) -> dict:
     cfg["warmup"]["adaptseg"]["disc_width"] = 8
     cfg["train"]["checkpoint_every"] = 1
     cfg["train"]["batch_size"] = cfg["finetune"]["batch_size"] = 1  # one 896x512 crop per stream and step
-    for stage in ("stage1", "stage2"):
+    for stage in ("stage1", "stage2", "full_supervision"):
         cfg["finetune"][stage]["iterations"] = 1  # one per stage and per round: the cost is in the shapes
     cfg["features"]["batch_size"] = 2
     cfg["mada"].update(source_anchors=2, target_anchors=2)
