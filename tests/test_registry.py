@@ -9,7 +9,7 @@ import pytest
 
 from adaseg.registry import FIGURES, OBJECTIVES, STRATEGIES, TABLES, Scale, objective, run_path, split_run, strategy
 from adaseg.registry.runs import WARMUP, seed_of
-from conftest import ROOT, cli_env
+from conftest import cli_env
 
 SCALE = Scale(budget="5", rounds=5, budgets=("1", "5"), anchors=(1, 10))
 
@@ -113,19 +113,25 @@ def test_a_new_strategy_is_one_entry_and_one_function(tiny_workspace, tmp_path):
     import h5py
 
     work, cfg, cfg_path = tiny_workspace
-    src = tmp_path / "src"
-    shutil.copytree(ROOT / "src" / "adaseg", src / "adaseg", ignore=shutil.ignore_patterns("__pycache__"))
+    # the edit goes into the workflow copy's own src/, which its jobs run (rules/common.smk puts it
+    # first on PYTHONPATH) and which Snakemake imports here; undone afterwards (the copy is shared)
+    src = work / "src"
     registry = src / "adaseg" / "registry" / "strategies.py"
     text = registry.read_text()
     anchor = "STRATEGIES: dict[str, Strategy] = {s.name: s for s in [\n"
     assert anchor in text
-    registry.write_text(text.replace(anchor, anchor + TOY_ENTRY))
-    (src / "adaseg" / "select" / "toy.py").write_text(TOY_MODULE)
+    toy = src / "adaseg" / "select" / "toy.py"
     env = cli_env()
     env["PYTHONPATH"] = str(src)
     target = "results/gta5/eval/finetune/s0/confident_first/10/stage1/round1of1.json"
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", target], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=900)
+    try:
+        registry.write_text(text.replace(anchor, anchor + TOY_ENTRY))
+        toy.write_text(TOY_MODULE)
+        run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", target], cwd=work, env=env,
+                             capture_output=True, text=True, timeout=900)
+    finally:
+        registry.write_text(text)
+        toy.unlink(missing_ok=True)
     assert run.returncode == 0, run.stderr[-4000:]
     assert pd.read_json(work / target, typ="series")["miou"] >= 0
     sel = pd.read_json(work / "results/gta5/select/s0/confident_first/10/stage1/round1of1/selection.json", typ="series")
