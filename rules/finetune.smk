@@ -9,7 +9,8 @@ rule finetune:
     input:
         unpack(finetune_inputs),
     output:
-        f"{FTR}.pt",
+        ckpt=f"{FTR}.pt",
+        curve=f"{FTR}.curve.csv",
     params:
         launch=launch(True),
         target=TARGET,
@@ -31,7 +32,7 @@ rule finetune:
         "{params.launch} finetune --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} --seed {wildcards.seed:q} "
         "--objective {params.objective:q} --init {input.init:q} --selection {input.selection:q} {params.semi} "
         "--source {wildcards.source:q} --target {params.target:q} --round {wildcards.round:q} "
-        "--rounds {wildcards.rounds:q} --out {output:q} 2> {log:q}"
+        "--rounds {wildcards.rounds:q} --out {output.ckpt:q} 2> {log:q}"
 
 
 rule target_anchors:

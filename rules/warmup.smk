@@ -6,7 +6,8 @@ rule warmup:
         source=lambda wc: dataset_input(wc.source),
         target=dataset_input(TARGET),
     output:
-        f"{R}/{{source}}/warmup/s{{seed}}/{{kind}}.pt",
+        ckpt=f"{R}/{{source}}/warmup/s{{seed}}/{{kind}}.pt",
+        curve=f"{R}/{{source}}/warmup/s{{seed}}/{{kind}}.curve.csv",
     params:
         launch=launch(True),
         target=TARGET,
@@ -22,4 +23,4 @@ rule warmup:
         "../envs/adaseg.yaml"
     shell:
         "{params.launch} warmup --config \"$ADASEG_CONFIG\" --threads {threads} --seed {wildcards.seed:q} --kind {wildcards.kind:q} "
-        "--source {wildcards.source:q} --target {params.target:q} --out {output:q} 2> {log:q}"
+        "--source {wildcards.source:q} --target {params.target:q} --out {output.ckpt:q} 2> {log:q}"

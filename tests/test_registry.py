@@ -65,7 +65,7 @@ def test_every_figure_reads_known_files():
         items = f.items(SCALE)
         assert items and len({k for k, _ in items}) == len(items), f.name
         for _, path in f.inputs(SCALE):
-            model = path.removeprefix("eval/").removesuffix(".json").removesuffix(".pt")
+            model = path.removeprefix("eval/").removesuffix(".json").removesuffix(".pt").removesuffix(".curve.csv")
             if model.startswith("finetune/"):
                 assert split_run(model), path
 

@@ -67,3 +67,20 @@ def test_curve_points_over_seeds_are_means_with_a_std_band(tmp_path):
     assert svg.count('id="FillBetweenPolyCollection_') + svg.count('id="PolyCollection_') == 1  # one band: series a
     out = pd.read_csv(tmp_path / "fig.csv")
     assert out["mIoU std"].iloc[0] == pytest.approx(2.0)
+
+
+def test_training_curves_figure_from_curve_files(tmp_path):
+    from adaseg.report.figures import make_figure
+
+    r1, r2, w = tmp_path / "round1of2.curve.csv", tmp_path / "round2of2.curve.csv", tmp_path / "warmup.curve.csv"
+    r1.write_text("iteration,lr,ce_src,neg\n1,0.01,2.0,0.5\n2,0.009,1.8,0.4\n")
+    r2.write_text("iteration,lr,ce_src,neg\n3,0.008,1.6,0.3\n4,0.007,1.4,\n")
+    w.write_text("iteration,lr,lr_disc_optimizer,ce_src,adv,disc\n1,0.01,0.0001,3.0,0.7,0.69\n")
+    prefix = tmp_path / "fig" / "training_curves"
+    make_figure({"figures": {}}, "training_curves", [("RIPU|round 1", str(r1)), ("RIPU|round 2", str(r2)), ("warm-up", str(w))], prefix)
+    data = pd.read_csv(prefix.with_suffix(".csv"))
+    ripu = data[(data["run"] == "RIPU") & (data["quantity"] == "ce_src")]
+    assert list(ripu["iteration"]) == [1, 2, 3, 4] and list(ripu["value"]) == [2.0, 1.8, 1.6, 1.4]
+    assert len(data[(data["run"] == "RIPU") & (data["quantity"] == "neg")]) == 3   # the empty cell is no point
+    assert set(data[data["run"] == "warm-up"]["quantity"]) == {"lr", "lr_disc_optimizer", "ce_src", "adv", "disc"}
+    assert prefix.with_suffix(".png").stat().st_size > 0 and prefix.with_suffix(".svg").is_file()

@@ -53,3 +53,27 @@ def test_killed_warmup_resumes_to_identical_weights(tmp_path, tiny):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs after resume"
     assert a["iteration"] == b["iteration"] == 40
+    # the training curve of the resumed run is the uninterrupted run's, row for row
+    from adaseg.train.common import curve_path
+    ref_curve, out_curve = curve_path(ref).read_text(), curve_path(out).read_text()
+    assert ref_curve == out_curve
+    header, *rows = ref_curve.splitlines()
+    assert header.split(",") == ["iteration", "lr", "lr_disc_optimizer", "ce_src", "adv", "disc"]
+    assert len(rows) == 40 and rows[0].startswith("1,0.01,") and rows[-1].startswith("40,")
+
+
+def test_training_curve_rows_offset_and_resume_state(tmp_path):
+    from adaseg.train.common import TrainingCurve, curve_path
+
+    lin = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.5)
+    curve = TrainingCurve(offset=10)  # round 2 of 2 of a 20-iteration schedule
+    curve.add(0, {"optimizer": opt}, {"ce_src": 1.5})
+    opt.param_groups[0]["lr"] = 0.25
+    curve.add(1, {"optimizer": opt}, {"ce_src": 1.25, "ce_act": torch.tensor(2.0)})
+    resumed = TrainingCurve(offset=10)
+    resumed.load_state_dict(curve.state_dict())
+    path = curve_path(tmp_path / "round2of2.pt")
+    assert path.name == "round2of2.curve.csv"
+    resumed.write(path)
+    assert path.read_text() == "iteration,lr,ce_src,ce_act\n11,0.5,1.5,\n12,0.25,1.25,2\n"

@@ -4,7 +4,9 @@
 '{wseed}' left to `inputs(scale)`, which repeats a curve's points at every seed; keys by kind
 (src/adaseg/report/figures.py draws them): curves 'series|x' -> evaluation file; t-SNE 'features',
 'selection:<label>' / 'scores:<label>'; regions and class_frequency 'masks:<label>' (or
-'selection:<label>' for an image-level list); qualitative 'model:<label>' -> checkpoint.
+'selection:<label>' for an image-level list); qualitative 'model:<label>' -> checkpoint; training
+'<label>' or '<label>|<part>' -> training-curve CSV (the parts of a label, a chain's rounds, are
+drawn as one curve).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from .runs import SOURCE_ONLY, WARMUP, Scale, run_path
 @dataclass(frozen=True)
 class Figure:
     name: str
-    kind: str                      # curve | tsne | regions | class_frequency | qualitative
+    kind: str                      # curve | tsne | regions | class_frequency | qualitative | training
     title: str
     items: Callable[[Scale], list[tuple[str, str]]]
     xlabel: str = ""
@@ -96,6 +98,18 @@ def _models(*models: tuple[str, Callable[[Scale], str]]):
     return items
 
 
+def _training_curves(s: Scale):
+    """The per-iteration losses and learning rates (train_loop's curve CSV) of the headline table's
+    main training stages; a chain's rounds under one label."""
+    runs = [("AdaptSeg warm-up", WARMUP), (f"random {s.budget}%: stage 1", run_path("random", s.budget)),
+            (f"MADA {s.budget}%: stage 2", run_path("mada", s.budget, "stage2")),
+            (f"MADAv2 {s.budget}%", run_path("madav2", s.budget, "madav2"))]
+    runs += [(f"RIPU RA {s.budget}%|round {r}", run_path("ripu_ra", s.budget, "ripu", r, s.rounds))
+             for r in range(1, s.rounds + 1)]
+    runs += [("fully supervised", run_path("full", "100"))]
+    return [(label, f"{path}.curve.csv") for label, path in runs]
+
+
 def _last_round(strategy: str, objective: str):
     return lambda s: run_path(strategy, s.budget, objective, s.rounds, s.rounds)
 
@@ -132,6 +146,9 @@ _FIGURES = [
     Figure("d2ada_fig4", "qualitative", "D2ADA Fig. 4: predictions on target val images",
            _models(_ADAPTSEG, ("AADA", lambda s: run_path("aada", s.budget)),
                    ("D2ADA", _last_round("d2ada", "stage1")))),
+    Figure("training_curves", "training", "Training curves: every loss (moving average over 10 iterations) and the "
+           "learning rate per iteration of the headline table's training stages (first seed)", _training_curves,
+           xlabel="iteration"),
 ]
 FIGURES: dict[str, Figure] = {f.name: f for f in _FIGURES}
 assert len(FIGURES) == len(_FIGURES), "two figures share a name"

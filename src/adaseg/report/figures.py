@@ -124,6 +124,54 @@ def plot_curves(data: pd.DataFrame, prefix: str | Path, title: str, xlabel: str,
     write_text(Path(prefix).with_suffix(".wide.csv"), wide.rename_axis(columns=None).to_csv(index=False))
 
 
+# --- training curves: losses and learning rate per iteration (train_loop's curve CSVs) --------------
+
+def training_curves(runs: dict[str, list[str]]) -> pd.DataFrame:
+    """label -> curve CSVs (a chain's rounds, whose iterations continue each other) -> a long frame of
+    run, iteration, quantity ('lr' or a loss name), value and the source file."""
+    parts = []
+    for label, paths in runs.items():
+        for path in paths:
+            curve = pd.read_csv(path)
+            if "iteration" not in curve:
+                raise ValueError(f"{path}: not a training curve (no 'iteration' column)")
+            long = curve.melt(id_vars="iteration", var_name="quantity", value_name="value").dropna()
+            parts.append(long.assign(run=label, file=str(path)))
+    return pd.concat(parts, ignore_index=True)[["run", "iteration", "quantity", "value", "file"]]
+
+
+def plot_training_curves(data: pd.DataFrame, prefix: str | Path, title: str, xlabel: str, smooth: int = 10) -> None:
+    """One panel per run: each loss (moving average over `smooth` iterations) on the left axis, the
+    learning rate(s) dashed on the right one."""
+    plt = _pyplot()
+    runs = list(dict.fromkeys(data["run"]))
+    cols = min(3, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows + 0.6), layout="constrained", squeeze=False)
+    for ax, run in zip(axes.flat, runs):
+        part = data[data["run"] == run]
+        lr_ax = ax.twinx()
+        for i, (quantity, q) in enumerate(part.groupby("quantity", sort=False)):
+            q = q.sort_values("iteration")
+            if quantity.startswith("lr"):
+                lr_ax.plot(q["iteration"], q["value"], linestyle="--", color="0.4", linewidth=1, label=quantity)
+            else:
+                ax.plot(q["iteration"], q["value"].rolling(smooth, min_periods=1).mean(), color=f"C{i % 10}",
+                        linewidth=1, label=quantity)
+        ax.set_title(run, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("loss")
+        lr_ax.set_ylabel("learning rate", fontsize=8)
+        lr_ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        handles = [h for a in (ax, lr_ax) for h in a.get_legend_handles_labels()[0]]
+        ax.legend(handles=handles, fontsize=6, loc="upper right")
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    fig.suptitle(_wrap(title, 4 * cols), fontsize=9)
+    save_figure(fig, prefix, data)
+
+
 # --- t-SNE of target features with anchors and selected samples (MADAv2 Fig. 4) ---------------------
 
 def tsne_embedding(vectors: np.ndarray, seed: int, perplexity: float = 30.0) -> np.ndarray:
@@ -357,5 +405,10 @@ def make_figure(cfg: dict, name: str, items: list[tuple[str, str]], prefix: str 
         rows = [{"series": label, "class": c, "fraction": float(f)}
                 for label, frac in fractions.items() for c, f in zip(names, frac)]
         plot_class_frequency(pd.DataFrame(rows), prefix, title)
+    elif kind == "training":
+        runs: dict[str, list[str]] = {}
+        for key, path in items:   # 'label|part': the parts of one run (a chain's rounds) in one panel
+            runs.setdefault(key.partition("|")[0], []).append(path)
+        plot_training_curves(training_curves(runs), prefix, title, spec.xlabel)
     else:
         raise ValueError(f"figure '{name}' has unknown kind '{kind}'")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..data.labels import IGNORE
 from ..data.loader import BatchStream, step_loader
 from ..errors import CheckpointError
-from ..io import load_torch, save_torch
+from ..io import load_torch, save_torch, write_text
 from ..models import upsample
 from ..runtime import Runtime
 
@@ -53,8 +53,54 @@ def set_poly(optimizer: torch.optim.Optimizer, it: int, max_it: int, power: floa
 
 
 def _transient(obj) -> bool:
-    """State that a resume needs but a final checkpoint does not: optimizers and loss scalers."""
-    return isinstance(obj, (torch.optim.Optimizer, torch.amp.GradScaler))
+    """State that a resume needs but a final checkpoint does not: optimizers, loss scalers and the
+    training curve (written as its own CSV file)."""
+    return isinstance(obj, (torch.optim.Optimizer, torch.amp.GradScaler, TrainingCurve))
+
+
+def curve_path(checkpoint: str | Path) -> Path:
+    """The training-curve CSV of a checkpoint: `<dir>/<name>.pt` -> `<dir>/<name>.curve.csv`."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name.removesuffix(".pt") + ".curve.csv")
+
+
+class TrainingCurve:
+    """The losses and learning rates of every iteration of a training stage: one row per iteration
+    (`iteration` in the stage's whole poly schedule, so the rounds of a chain continue each other,
+    `lr` of the segmentation network's backbone, `lr_<name>` of any other optimizer, then each loss
+    the step returns). Kept in the resume file, so a resumed run writes the same curve as an
+    uninterrupted one; written as CSV (`dvc plots`, the report's `training_curves` figure)."""
+
+    def __init__(self, offset: int = 0):
+        self.offset = int(offset)
+        self.rows: list[dict] = []
+
+    def add(self, it: int, optimizers: dict[str, torch.optim.Optimizer], losses: dict[str, float]) -> None:
+        row = {"iteration": self.offset + it + 1}
+        for name, opt in optimizers.items():
+            row["lr" if name == "optimizer" else f"lr_{name}"] = float(opt.param_groups[0]["lr"])
+        row.update({k: float(v) for k, v in losses.items()})
+        self.rows.append(row)
+
+    def state_dict(self) -> dict:
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [dict(r) for r in state["rows"]]
+
+    def write(self, path: str | Path) -> None:
+        """The rows as CSV, columns in order of first appearance (empty where an iteration has no
+        value), written atomically."""
+        import csv
+        import io
+
+        columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for r in self.rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+        write_text(path, buf.getvalue())
 
 
 def file_sha256(path: str | Path) -> str:
@@ -159,6 +205,10 @@ class Checkpointer:
                             self.partial, why, stale)
             return 0
         for k, obj in state.items():
+            if k not in ck and isinstance(obj, TrainingCurve):  # a resume file written before curves
+                log.warning("%s holds no training curve: the curve starts at iteration %d", self.partial,
+                            ck["iteration"])
+                continue
             if hasattr(obj, "load_state_dict"):
                 obj.load_state_dict(ck[k])
             else:
@@ -187,10 +237,15 @@ Step = Callable[[int, dict], dict]
 
 
 def train_loop(step: Step, iterations: int, *, ckpt: Checkpointer, state: dict, desc: str,
-               streams: dict[str, BatchStream], rt: Runtime, log_every: int = 50) -> None:
+               streams: dict[str, BatchStream], rt: Runtime, log_every: int = 50, schedule_offset: int = 0) -> None:
     """Run step(it, batches) for it in [resume point, iterations), checkpointing as it goes.
     `batches` maps each stream's name to its (images, labels) at iteration it (this rank's share),
-    computed ahead by the runtime's DataLoader workers."""
+    computed ahead by the runtime's DataLoader workers. Rank 0 records every iteration's losses and
+    learning rates (TrainingCurve, iterations counted from `schedule_offset`) and writes them to
+    curve_path(checkpoint) at the end."""
+    curve = TrainingCurve(schedule_offset)
+    optimizers = {k: o for k, o in state.items() if isinstance(o, torch.optim.Optimizer)}
+    state = dict(state, curve=curve)
     start = ckpt.resume(state)
     running: dict[str, float] = {}
     batches = step_loader(streams, start, iterations, rt.workers, rt.pin_memory, rt.prefetch, rt.rank, rt.world)
@@ -198,6 +253,7 @@ def train_loop(step: Step, iterations: int, *, ckpt: Checkpointer, state: dict, 
                dynamic_ncols=True, disable=not rt.main)
     for it, b in bar:
         losses = step(it, b)
+        curve.add(it, optimizers, losses)
         for k, v in losses.items():
             running[k] = 0.9 * running.get(k, v) + 0.1 * v
         if rt.main and ((it + 1) % log_every == 0 or it + 1 == iterations):
@@ -205,6 +261,8 @@ def train_loop(step: Step, iterations: int, *, ckpt: Checkpointer, state: dict, 
             bar.set_postfix_str(msg)
             log.info("%s it %d/%d %s", desc, it + 1, iterations, msg)
         ckpt.maybe_save(state, it + 1, iterations)
+    if rt.main:
+        curve.write(curve_path(ckpt.path))
 
 
 def descend(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:

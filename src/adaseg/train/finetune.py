@@ -247,7 +247,7 @@ def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: st
             objective=objective, round=[r, rounds], num_classes=ncls, label_space=space)
         ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank, fingerprint)
         train_loop(step, iters, ckpt=ckpt, state=ctx.state, desc=f"fine-tune {sel['strategy']} {objective}",
-                   streams=ctx.streams, rt=rt)
+                   streams=ctx.streams, rt=rt, schedule_offset=offset)
         # the model is the init checkpoint's (its architecture, classes, label space), not the config's
         ckpt.finish(ctx.state, iters, checkpoint_meta(cfg, ncls, space, model_cfg=meta["model_cfg"],
                                                       stage=f"finetune_{objective}", source=source,
