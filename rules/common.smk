@@ -39,7 +39,7 @@ TRAIN_GPUS = int(config["train"].get("gpus", 1))
 MEM_MB = int(config["train"].get("mem_mb", 8000))
 GPU_TRAIN = TRAIN_GPUS if ON_GPU else 0
 GPU_INFER = 1 if ON_GPU else 0
-CLUSTER = config.get("cluster") or {}
+CLUSTER = config["cluster"]   # validated: the schema fills its defaults
 
 
 def job_resources(kind, gpus=0):
@@ -47,7 +47,7 @@ def job_resources(kind, gpus=0):
     (with cluster.gpu_model), memory, runtime in minutes, CPUs (the threads) and, where the config
     names them, the SLURM partition and account (snakemake-executor-plugin-slurm's resource names)."""
     res = {"mem_mb": MEM_MB if kind != "other" else 2000,
-           "runtime": int((CLUSTER.get("runtime") or {}).get(kind, {"train": 720, "infer": 60, "other": 15}[kind])),
+           "runtime": int(CLUSTER["runtime"][kind]),   # minutes; the schema's defaults fill cluster.runtime
            "cpus_per_task": int(config["threads"]) if kind != "other" else 1}
     if gpus:
         res["gpu"] = gpus
@@ -229,7 +229,8 @@ def shared_files(source):
     images = [f"{R}/{source}/select/s{seed}/{s}/{BUDGET}/stage1/round1of1" for seed in SEEDS for s in SHARED_SELECTIONS]
     return (
         [str(f) for f in caches]
-        + [f"{R}/{source}/warmup/s{seed}/{kind}.pt" for seed in warmups for kind in WARMUP_KINDS]
+        + [f"{R}/{source}/warmup/s{seed}/{kind}.{ext}" for seed in warmups for kind in WARMUP_KINDS
+           for ext in ("pt", "curve.csv")]
         + [f"{R}/{source}/features/warmup/s{seed}/adaptseg/{domain}.h5" for seed in warmups for domain in ("source", "target")]
         + [f"{d}/{f}" for d in images for f in ("selection.json", "scores.npz")]
     )
