@@ -104,8 +104,8 @@ def test_table1_gta_runs_through_sbatch_and_equals_the_local_run(slurm_workspace
 def test_scancelled_training_job_is_resubmitted_and_resumes(slurm_workspace):
     work = slurm_workspace
     cfg = yaml.safe_load((work / "config.yaml").read_text())
-    cfg["warmup"]["iterations"] = 300
-    cfg["train"]["checkpoint_every"] = 5
+    cfg["warmup"]["iterations"] = 120   # long enough to be cancelled after its first partial checkpoint
+    cfg["train"]["checkpoint_every"] = 4
     for results in ("results_kill", "results_ref"):
         (work / f"{results}.yaml").write_text(yaml.safe_dump(dict(cfg, results=results)))
     target = "results_kill/gta5/warmup/s0/adaptseg.pt"
