@@ -13,6 +13,7 @@ from adaseg.registry.strategies import SHARED_SELECTIONS
 
 R = config["results"]
 TARGET = config["target"]
+ORACLE = config["oracle"]   # ground_truth | labelstudio (rules/annotate.smk)
 SOURCES = [name for name in config["datasets"] if name != TARGET]
 PROXY_DIR = config.get("proxy", {}).get("dir", "data/proxy")
 LOGS = f"{R}/logs"
@@ -106,7 +107,9 @@ def sections(*keys, datasets=()):
     picked = {k: config.get(k) for k in keys}
     if isinstance(picked.get("warmup"), dict):   # per_seed only names the warm-up's path (its seed)
         picked["warmup"] = {k: v for k, v in picked["warmup"].items() if k != "per_seed"}
-    picked["datasets"] = {d: {k: v for k, v in config["datasets"][d].items() if k != "cache"} for d in datasets}
+    # `labels: files` is the default every config had before the key existed: left out, so it reruns nothing
+    picked["datasets"] = {d: {k: v for k, v in config["datasets"][d].items()
+                              if k != "cache" and not (k == "labels" and v == "files")} for d in datasets}
     return json.dumps(picked, sort_keys=True)
 
 
@@ -271,7 +274,45 @@ def finetune_inputs(w):
         files["init"] = selecting_checkpoint(w)
     if strategy(w.strategy).unit != "image":
         files["masks"] = f"{sel}/masks.h5"
+    if ORACLE == "labelstudio":
+        # the annotators' labels of this selection round: known once checkpoint annotated_labels has run
+        labelled = checkpoints.annotated_labels.get(**selection_wildcards(w)).output
+        files.update(labels=labelled.labels, label_masks=labelled.masks)
     return files
+
+
+def oracle_flags(wildcards, input):
+    keys = input.keys()
+    return f"--labels {shlex.quote(input.labels)} --label-masks {shlex.quote(input.label_masks)}" if "labels" in keys else ""
+
+
+def selection_wildcards(w):
+    """The wildcards of the selection round a run reads (its chain objective's)."""
+    return dict(source=w.source, seed=w.seed, strategy=w.strategy, budget=w.budget, objective=chain_objective(w),
+                round=w.round, rounds=w.rounds)
+
+
+def selection_files(w):
+    """A selection round's list and, for regions and pixels, its masks."""
+    sel = selection_dir(w)
+    return [f"{sel}/selection.json"] + ([f"{sel}/masks.h5"] if strategy(w.strategy).unit != "image" else [])
+
+
+def previous_round_annotation(w):
+    """The annotators' labels and labelled pixels of the chain's previous round (none in round 1)."""
+    r = int(w.round)
+    if r == 1:
+        return {}
+    prev = f"{R}/{w.source}/select/s{w.seed}/{w.strategy}/{w.budget}/{w.objective}/round{r - 1}of{w.rounds}/annotation"
+    return {"previous_labels": f"{prev}/labels", "previous_masks": f"{prev}/masks.h5"}
+
+
+def previous_annotation_flags(wildcards, input):
+    keys = input.keys()
+    if "previous_labels" not in keys:
+        return ""
+    return (f"--previous-labels {shlex.quote(input.previous_labels)} "
+            f"--previous-masks {shlex.quote(input.previous_masks)}")
 
 
 def semi_flags(wildcards, input):

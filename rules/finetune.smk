@@ -16,6 +16,7 @@ rule finetune:
         target=TARGET,
         objective=lambda wc: objective(wc.objective).name,
         semi=semi_flags,
+        oracle=oracle_flags,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
         cfg=lambda wc: sections("train", "finetune", *objective(wc.objective).config,
                                 datasets=[wc.source, TARGET]) + variant_overrides(wc.strategy, wc.objective),
@@ -30,7 +31,7 @@ rule finetune:
         "../envs/adaseg.yaml"
     shell:
         "{params.launch} finetune --config \"$ADASEG_CONFIG\" {params.variant} --threads {threads} --seed {wildcards.seed:q} "
-        "--objective {params.objective:q} --init {input.init:q} --selection {input.selection:q} {params.semi} "
+        "--objective {params.objective:q} --init {input.init:q} --selection {input.selection:q} {params.semi} {params.oracle} "
         "--source {wildcards.source:q} --target {params.target:q} --round {wildcards.round:q} "
         "--rounds {wildcards.rounds:q} --out {output.ckpt:q} 2> {log:q}"
 

@@ -93,7 +93,22 @@ def _finetune(cfg, a, threads):
     from .train.finetune import finetune
     finetune(cfg, objective=a.objective, init=a.init, selection=a.selection, source=a.source, target=a.target,
              out=a.out, threads=threads, target_anchors=a.target_anchors, pseudo_labels=a.pseudo_labels,
-             schedule_round=(a.round, a.rounds))
+             schedule_round=(a.round, a.rounds), labels=a.labels, label_masks=a.label_masks)
+
+
+def _export_tasks(cfg, a, threads):
+    from .annotate.round import export_round
+    info = export_round(cfg, selection=a.selection, checkpoint=a.checkpoint, target=a.target, out_dir=a.out_dir,
+                        run=a.round_name or a.out_dir, previous_masks=a.previous_masks, offline=a.offline, threads=threads)
+    logging.info("round '%s': %d images, %d asked-for pixels (%s)", info["title"], len(info["images"]),
+                 info["asked_pixels"], info.get("link") or info["mode"])
+
+
+def _import_labels(cfg, a, threads):
+    from .annotate.round import import_round
+    import_round(cfg, selection=a.selection, target=a.target, project=a.project, labels_out=a.labels_out,
+                 masks_out=a.masks_out, annotations=a.annotations, previous_labels=a.previous_labels,
+                 previous_masks=a.previous_masks)
 
 
 def _evaluate(cfg, a, threads):
@@ -233,7 +248,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", required=True)
     p.add_argument("--target-anchors")
     p.add_argument("--pseudo-labels")
+    p.add_argument("--labels", help="folder of annotators' label PNGs (adaseg import-labels) read instead of the "
+                                    "target's label files (oracle: labelstudio)")
+    p.add_argument("--label-masks", help="the labelled pixels that go with --labels (import-labels --masks-out)")
     p.add_argument("--out", required=True)
+
+    p = command("export-tasks", _export_tasks,
+                "a selection round as Label Studio tasks (and a project, with LABEL_STUDIO_URL set)")
+    p.add_argument("--selection", required=True, help="the round's selection.json")
+    p.add_argument("--checkpoint", required=True, help="the model whose prediction pre-annotates (the selecting model)")
+    p.add_argument("--target", required=True)
+    p.add_argument("--previous-masks", help="masks.h5 of the chain's previous round (already labelled)")
+    p.add_argument("--round-name", help="the round's name in the project title and description (default: --out-dir)")
+    p.add_argument("--offline", action="store_true", help="write the import files only, even with LABEL_STUDIO_URL set")
+    p.add_argument("--out-dir", required=True, help="writes tasks.json, label_config.xml, project.json (cvat.zip)")
+
+    p = command("import-labels", _import_labels,
+                "a round's annotations (Label Studio project or JSON export), checked, as label PNGs and masks.h5")
+    p.add_argument("--selection", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--project", required=True, help="the project.json export-tasks wrote")
+    p.add_argument("--annotations", help="a Label Studio JSON export to read instead of the project")
+    p.add_argument("--previous-labels", help="label folder of the chain's previous round")
+    p.add_argument("--previous-masks", help="masks.h5 of the chain's previous round")
+    p.add_argument("--labels-out", required=True, help="folder of <image id>.png in the dataset's id encoding")
+    p.add_argument("--masks-out", required=True, help="the round's labelled pixels (cumulative)")
 
     p = command("evaluate", _evaluate, "mIoU of a checkpoint on the target validation split")
     p.add_argument("--checkpoint", required=True)

@@ -172,6 +172,13 @@ def _validate(cfg, where: str, source=None) -> dict:
     if cfg["target"] not in cfg["datasets"]:
         raise ConfigError(f"{where}target: target '{cfg['target']}' is not in datasets "
                           f"({', '.join(cfg['datasets'])}); set target to one of them or add it to datasets")
+    for name, d in cfg["datasets"].items():
+        if d.get("labels") == "none" and d.get("cache"):
+            raise ConfigError(f"{where}datasets.{name}: cache: true stores label files, and labels: none says there are "
+                              "none; set cache: false for an unlabelled pool")
+    if cfg["datasets"][cfg["target"]].get("labels") == "none" and cfg.get("oracle") != "labelstudio":
+        raise ConfigError(f"{where}datasets.{cfg['target']}.labels: none (an unlabelled target pool) needs annotators: "
+                          f"set oracle: labelstudio (oracle: {cfg.get('oracle')} reads the target's label files)")
     for name, overrides in (cfg.get("variants") or {}).items():
         check_overrides(name, overrides, source, in_config=True)
     return cfg

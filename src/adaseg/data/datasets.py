@@ -188,6 +188,7 @@ class SegmentationDataset:
                  resize: tuple[int, int] | None = None, with_labels: bool = True, cache: str | Path | None = None):
         self.kind, self.root, self.split = kind, Path(root), split
         self.name = kind  # the config's dataset name, set by open_dataset (for messages)
+        self.no_labels_reason = "it was opened without labels"
         self.label_space = label_space
         self.resize = tuple(resize) if resize else None
         self.samples = scan(kind, root, split, with_labels)
@@ -212,7 +213,7 @@ class SegmentationDataset:
     def label(self, i: int) -> np.ndarray:
         s = self.samples[i]
         if s.label is None:
-            raise ValueError(f"{self.kind} '{self.root}' was opened without labels")
+            raise DatasetError(f"{self.kind} '{self.root}' image '{s.id}': {self.no_labels_reason}")
         if self.cache is not None:
             ids = self.cache.label(i)
             return L.trainids19_to_trainids16(ids) if self.cache.label_space != self.label_space else ids
@@ -276,6 +277,22 @@ def open_dataset(cfg: dict, name: str, split: str = "train", label_space: str | 
         from .cache import cache_path
 
         cache = cache_path(cfg, name, split)
-    ds = SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels, cache)
+    # a pool without labels (labels: none) has no label files in its train split
+    unlabelled = split == "train" and d.get("labels") == "none"
+    ds = SegmentationDataset(d["kind"], d["root"], split, space, d.get("resize"), with_labels and not unlabelled, cache)
     ds.name = name
+    if unlabelled:
+        ds.no_labels_reason = (f"datasets.{name} has labels: none (an unlabelled pool): its labels come from "
+                               "annotators (oracle: labelstudio), not from label files")
+    return ds
+
+
+def with_label_files(ds: SegmentationDataset, folder: str | Path) -> SegmentationDataset:
+    """The dataset with the label of every image that has `<folder>/<id>.png` read from there (the
+    labels annotators gave, in the dataset's own id encoding, at the image file's size); other
+    images keep their label files (or none)."""
+    folder = Path(folder)
+    ds.samples = [Sample(s.id, s.image, folder / f"{s.id}.png") if (folder / f"{s.id}.png").is_file() else s
+                  for s in ds.samples]
+    ds.cache = None  # a cache holds the dataset's own labels
     return ds

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..data.datasets import open_dataset
+from ..data.datasets import open_dataset, with_label_files
 from ..data.labels import IGNORE
 from ..data.loader import BatchStream, H5Rows, shard
-from ..errors import InputFileError
+from ..errors import ConfigError, InputFileError
 from ..models.checkpoint import load_model
 from ..runtime import Runtime, training_runtime
 from ..select.selection_list import read_selection, selected_ids
@@ -193,12 +193,15 @@ def image_level_only(ctx: FinetuneContext, name: str) -> None:
 
 def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: str, target: str, out: str,
              threads: int | None = None, target_anchors: str | None = None, pseudo_labels: str | None = None,
-             schedule_round: tuple[int, int] = (1, 1)) -> None:
+             schedule_round: tuple[int, int] = (1, 1), labels: str | None = None,
+             label_masks: str | None = None) -> None:
     """Fine-tune the model of checkpoint `init` on `source` and the images `selection` labels in
     `target` with a fine-tuning objective of adaseg.registry, writing the checkpoint `out`. The
     semi-supervised objectives (registry `starts_from`) need target_anchors and pseudo_labels.
     schedule_round (r, R): round r of R splits the section's iterations and its poly schedule into
-    R equal parts and trains part r (RIPU: selection at fixed iterations of one training run)."""
+    R equal parts and trains part r (RIPU: selection at fixed iterations of one training run).
+    labels / label_masks (oracle: labelstudio): the annotators' label folder and labelled pixels
+    (adaseg import-labels), read instead of the target's label files and the selection's masks."""
     spec = registry.objective(objective)
     rt = training_runtime(cfg, threads)
     fcfg, tcfg = cfg["finetune"], cfg["train"]
@@ -208,12 +211,17 @@ def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: st
     space, ncls = meta["label_space"], meta["num_classes"]
     src = open_dataset(cfg, source, "train", space)
     tgt = open_dataset(cfg, target, "train", space)
+    if bool(labels) != bool(label_masks):
+        raise ConfigError("--labels and --label-masks go together (both written by adaseg import-labels)")
+    if labels:
+        tgt = with_label_files(tgt, labels)
     sel = read_selection(selection)
     active = _indices(tgt, selected_ids(sel))
+    mask_file = label_masks or sel.get("mask_file")
     with contextlib.ExitStack() as files:
         # region / pixel selection: only the masked pixels carry their labels
-        masks = (files.enter_context(H5Rows(sel["mask_file"], "masks", [tgt.ids[i] for i in active]))
-                 if sel.get("mask_file") else None)
+        masks = (files.enter_context(H5Rows(mask_file, "masks", [tgt.ids[i] for i in active]))
+                 if mask_file else None)
 
         scfg = fcfg[spec.section]
         r, rounds = schedule_round
@@ -242,7 +250,7 @@ def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: st
         fingerprint = run_fingerprint(
             cfg, ("seed", "train", "finetune", *spec.config), [source, target], stage=f"finetune_{objective}",
             iterations=iters, model_cfg=meta["model_cfg"], init=init,
-            files=dict(selection=selection, masks=sel.get("mask_file"), target_anchors=target_anchors,
+            files=dict(selection=selection, masks=mask_file, target_anchors=target_anchors,
                        pseudo_labels=pseudo_labels),
             objective=objective, round=[r, rounds], num_classes=ncls, label_space=space)
         ckpt = Checkpointer(out, tcfg["checkpoint_every"], rt.rank, fingerprint)
