@@ -126,8 +126,10 @@ def test_schema_is_strict_and_valid():
     walk(s, [])
     assert not loose, loose
     sections = s["properties"]["variants"]["additionalProperties"]["propertyNames"]["enum"]
-    # every section but the seeds (a path level) and the variants themselves
-    assert sorted(sections) == sorted(k for k in s["properties"] if k not in ("variants", "seeds"))
+    # every section but the seeds (a path level), the variants themselves and who labels (one oracle
+    # per workflow: a table's rows are compared on the same labels)
+    assert sorted(sections) == sorted(k for k in s["properties"]
+                                      if k not in ("variants", "seeds", "oracle", "annotation"))
 
 
 def test_snakemake_validation_fills_the_same_defaults():
