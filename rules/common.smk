@@ -274,11 +274,17 @@ def finetune_inputs(w):
         files["init"] = selecting_checkpoint(w)
     if strategy(w.strategy).unit != "image":
         files["masks"] = f"{sel}/masks.h5"
-    if ORACLE == "labelstudio":
-        # the annotators' labels of this selection round: known once checkpoint annotated_labels has run
-        labelled = checkpoints.annotated_labels.get(**selection_wildcards(w)).output
-        files.update(labels=labelled.labels, label_masks=labelled.masks)
     return files
+
+
+def annotated_label_inputs(w):
+    """oracle: labelstudio: the annotators' labels of the run's selection round and the labelled
+    pixels, known once checkpoint annotated_labels has run (a function of its own, so that the
+    other inputs stay known while the checkpoint waits)."""
+    if ORACLE != "labelstudio":
+        return {}
+    labelled = checkpoints.annotated_labels.get(**selection_wildcards(w)).output
+    return {"labels": labelled.labels, "label_masks": labelled.masks}
 
 
 def oracle_flags(wildcards, input):

@@ -8,6 +8,7 @@
 rule finetune:
     input:
         unpack(finetune_inputs),
+        unpack(annotated_label_inputs),
     output:
         ckpt=f"{FTR}.pt",
         curve=f"{FTR}.curve.csv",

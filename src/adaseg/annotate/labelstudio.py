@@ -68,6 +68,11 @@ class LabelStudio:
         return self._send("POST", "/api/projects/", json={"title": title, "description": description,
                                                           "label_config": label_config})
 
+    def prelabel_with(self, pid: int, model_version: str) -> dict:
+        """Show the predictions of `model_version` to annotators as the starting annotation."""
+        return self._send("PATCH", f"/api/projects/{pid}/", json={"model_version": model_version,
+                                                                  "show_collab_predictions": True})
+
     def project(self, pid: int) -> dict:
         return self._send("GET", f"/api/projects/{pid}/")
 

@@ -13,6 +13,7 @@ naming what is missing and how to go on.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -100,6 +101,7 @@ def export_round(cfg: dict, *, selection: str, checkpoint: str, target: str, out
             project = ls.create_project(title, f"adaseg selection round {run} ({selection})", config_xml)
         if not project.get("task_number"):
             ls.import_tasks(project["id"], tasks)
+            ls.prelabel_with(project["id"], version)
         info.update(mode="labelstudio", url=ls.url, project=project["id"], link=ls.project_link(project["id"]))
         log.info("%d tasks in Label Studio project '%s': %s", len(tasks), title, info["link"])
     write_json(out / "project.json", info)
@@ -112,6 +114,16 @@ def _pending(info: dict, asks: list[Ask], done: set[str], where: str, how: str) 
         f"{where}: {len(asks) - len(left)} of {len(asks)} tasks of round '{info['run']}' are annotated; waiting for "
         f"image{'s' * (len(left) > 1)} {', '.join(left[:5])}{', ...' if len(left) > 5 else ''}. {how}, then run the "
         "same command again (finished rounds are kept)")
+
+
+def _read_export(path: str) -> list:
+    fix = "export the Label Studio project with Export -> JSON to that path"
+    if not Path(path).is_file():
+        raise AnnotationError(f"annotations '{path}' do not exist; {fix}")
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise AnnotationError(f"annotations '{path}' are not JSON ({type(e).__name__}: {e}); {fix}") from None
 
 
 def import_round(cfg: dict, *, selection: str, target: str, project: str, labels_out: str | Path,
@@ -130,7 +142,7 @@ def import_round(cfg: dict, *, selection: str, target: str, project: str, labels
                            f"the project as JSON to {annotations} (or set {URL_ENV} and {KEY_ENV} and rerun)")
     if annotations is not None:
         where = f"annotations '{annotations}'"
-        tasks = read_json(annotations, "Label Studio (Export -> JSON)")
+        tasks = _read_export(annotations)
         if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
             raise AnnotationError(f"{where} is not a Label Studio JSON export (a list of tasks); export the project "
                                   "with Export -> JSON")
