@@ -126,6 +126,8 @@ def test_rle_decode_refuses_another_size_and_a_truncated_code():
         decode_mask([0, 0, 0], 1, 1)  # shorter than a header
     with pytest.raises(RLEError):
         decode_mask([0, 0, 0, 4, 300, 0, 0], 1, 1)  # not byte values
+    with pytest.raises(ValueError, match="empty"):
+        encode_mask(np.zeros((0, 5), bool))
 
 
 def test_rle_decode_reads_literals_and_partial_alpha():
@@ -366,8 +368,20 @@ def _damaged_rle(ds, asks, export):
     return asks[2].id, 3, "cannot be decoded"
 
 
+def _region_without_value(ds, asks, export):
+    region = next(r for r in export[1]["annotations"][0]["result"] if r["from_name"] == "label")
+    region["value"] = None
+    export[1]["annotations"][0]["result"].append({"from_name": "label", "type": None})  # skipped: not a brush
+    return asks[1].id, 2, "has no 'value' object"
+
+
+def _result_not_a_region(ds, asks, export):
+    export[0]["annotations"][0]["result"].insert(0, "brushlabels")
+    return asks[0].id, 1, "not a region object"
+
+
 BAD_EXPORTS = [_missing_task, _foreign_class, _unpainted, _unasked_image, _two_classes, _cancelled,
-               _duplicate_task, _other_size, _damaged_rle]
+               _duplicate_task, _other_size, _damaged_rle, _region_without_value, _result_not_a_region]
 
 
 @pytest.mark.parametrize("spoil", BAD_EXPORTS, ids=[f.__name__.strip("_") for f in BAD_EXPORTS])

@@ -82,9 +82,15 @@ def annotation_ids(ask: Ask, task: dict, classes: tuple[AnnotationClass, ...], w
     h, w = ask.size
     ids = np.full((h, w), -1, dtype=np.int16)
     for region in ann.get("result") or []:
-        if region.get("from_name") != LABEL_CONTROL or region.get("type", "").lower() != "brushlabels":
+        if not isinstance(region, dict):
+            raise AnnotationError(f"{name}: an annotation result is {type(region).__name__} {str(region)[:40]!r}, not "
+                                  "a region object; export the project again from Label Studio")
+        if region.get("from_name") != LABEL_CONTROL or str(region.get("type") or "").lower() != "brushlabels":
             continue
-        value = region.get("value", {})
+        value = region.get("value")
+        if not isinstance(value, dict):
+            raise AnnotationError(f"{name}: brush region {region.get('id', '?')} has no 'value' object; export the "
+                                  "project again from Label Studio")
         for label in value.get("brushlabels", []):
             if label not in known:
                 raise AnnotationError(f"{name}: class '{label}' is not in the label space of the target "

@@ -37,6 +37,8 @@ def encode_mask(mask: np.ndarray) -> list[int]:
     """The brush RLE of a boolean HxW mask: RGBA (255, 255, 255, 255) where set, 0 elsewhere."""
     flat = np.repeat(np.asarray(mask, dtype=bool).ravel().astype(np.uint8) * 255, 4)
     n = flat.size
+    if n == 0:
+        raise ValueError("cannot encode an empty (0-pixel) mask as a brush region")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     starts = np.concatenate([[0], change])
     lengths = np.diff(np.concatenate([starts, [n]]))
