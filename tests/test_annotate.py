@@ -24,7 +24,7 @@ from adaseg.annotate.cvat import write_cvat_zip
 from adaseg.annotate.labelstudio import LabelStudioError, server_from_env
 from adaseg.annotate.rle import RLEError, decode_mask, encode_mask
 from adaseg.config import validate_config
-from adaseg.data.datasets import open_dataset, with_label_files
+from adaseg.data.datasets import open_dataset, resize_nearest, with_label_files
 from adaseg.errors import ConfigError, DatasetError, InputFileError
 from adaseg.io import create_planes, open_masks, plane, write_ids, write_plane
 from adaseg.select.selection_list import write_selection
@@ -277,7 +277,7 @@ def test_import_writes_labels_and_masks(target, tmp_path):
     got_masks = _read_masks(masks)
     assert list(got_masks) == [a.id for a in asks]  # in the dataset's order
     for a in asks:
-        np.testing.assert_array_equal(got_masks[a.id], a.mask)
+        np.testing.assert_array_equal(got_masks[a.id], a.asked)
     assert not (tmp_path / "r1" / "labels.partial").exists()
 
     # a second round: the previous round's pixels are kept, the new ones added, masks are the union
@@ -458,6 +458,63 @@ def test_round_asks_at_the_image_file_size(proxy_config, tmp_path):
     assert ask.asked.shape == (32, 64) and ask.asked[:8].all() and not ask.asked[8:].any()
     (whole,) = round_asks(ds, _selection(tmp_path / "images.json", ds.ids[:1]))
     assert whole.asked.shape == (32, 64) and whole.mask.shape == (16, 32)
+
+
+def test_resize_nearest_takes_a_mask_back_to_its_size():
+    """Asks are a selection mask brought to the image file's size; fine-tuning brings the annotated
+    mask back to the read size: for any file size at least the read size that is the selection's mask."""
+    rng = np.random.default_rng(1)
+    read = rng.random((10, 16)) < 0.3
+    for file_size in [(10, 16), (20, 32), (16, 25), (13, 41), (37, 17)]:
+        up = resize_nearest(read, file_size)
+        assert up.shape == file_size and up.dtype == bool
+        np.testing.assert_array_equal(resize_nearest(up, read.shape), read)
+    # the same mapping as label files read at another size
+    labels = rng.integers(0, 19, (13, 41)).astype(np.uint8)
+    np.testing.assert_array_equal(resize_nearest(labels, (10, 16)),
+                                  np.asarray(Image.fromarray(labels).resize((16, 10), Image.NEAREST)))
+
+
+def test_import_at_the_image_file_size_when_images_are_read_smaller(proxy_config, tmp_path):
+    """With datasets.<target>.resize, the selection's masks are at the read size but the imported
+    labels and the labelled pixels (masks.h5) are at the image file's size; fine-tuning's masked
+    labels are the annotated labels under the selection's own mask."""
+    from adaseg.data.labels import IGNORE
+    from adaseg.data.loader import H5Rows
+    from adaseg.train.finetune import MaskedLabels
+
+    cfg = copy.deepcopy(proxy_config)
+    cfg["datasets"]["cityscapes"]["resize"] = [20, 40]  # files are 32x64: a factor of 1.6
+    ds = open_dataset(cfg, "cityscapes", "train")
+    rng = np.random.default_rng(2)
+    picked = {ds.ids[1]: rng.random((20, 40)) < 0.2, ds.ids[3]: rng.random((20, 40)) < 0.2}
+    current = _masks_file(tmp_path / "sel_masks.h5", picked)
+    asks = round_asks(ds, _selection(tmp_path / "selection.json", list(picked), mask_file=current))
+    export = [_annotation(ds, a, 1 + k) for k, a in enumerate(asks)]
+    labels, masks = tmp_path / "labels", tmp_path / "masks.h5"
+    imported.write_round_labels(ds, asks, export, CLASSES, "export.json", labels, masks)
+    got = _read_masks(masks)
+    for a in asks:
+        assert got[a.id].shape == (32, 64) and np.asarray(Image.open(labels / f"{a.id}.png")).shape == (32, 64)
+        np.testing.assert_array_equal(got[a.id], a.asked)
+    annotated = with_label_files(open_dataset(cfg, "cityscapes", "train"), labels)
+    with H5Rows(str(masks), "masks", list(picked)) as rows:
+        masked = MaskedLabels(annotated, rows)
+        for s, sel_mask in picked.items():
+            i = ds.ids.index(s)
+            lab = masked(i)
+            assert lab.shape == (20, 40)
+            np.testing.assert_array_equal(lab != IGNORE, sel_mask & (ds.label(i) != IGNORE))
+            np.testing.assert_array_equal(lab[sel_mask], ds.label(i)[sel_mask])
+    # a second round asks only what the first did not label, read at the selection's size
+    more = {s: m | (rng.random((20, 40)) < 0.2) for s, m in picked.items()}
+    asks2 = round_asks(ds, _selection(tmp_path / "selection2.json", list(more),
+                                      mask_file=_masks_file(tmp_path / "sel_masks2.h5", more)), str(masks))
+    for a in asks2:
+        np.testing.assert_array_equal(a.mask, more[a.id] & ~picked[a.id])
+    with pytest.raises(InputFileError, match="previous annotation round"):
+        imported.write_round_labels(ds, asks2, [_annotation(ds, a, 5 + k) for k, a in enumerate(asks2)], CLASSES,
+                                    "export2.json", tmp_path / "l2", tmp_path / "m2.h5", labels, current)
 
 
 # --- CVAT -----------------------------------------------------------------------------------------

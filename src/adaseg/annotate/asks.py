@@ -2,18 +2,18 @@
 
 A region or pixel selection asks for the pixels of its masks.h5 (cumulative over a chain's rounds)
 that the previous round did not have; an image selection asks for every pixel of its images.
-Masks are stored at the size images are read at (datasets.<name>.resize); an ask is at the
-image file's own size (nearest-neighbour), which is what annotators see and label files hold.
+A selection's masks are at the size images are read at (datasets.<name>.resize), where the model
+chose them; an ask is at the image file's own size (nearest-neighbour), which is what annotators see,
+and so are the label files and the labelled pixels (masks.h5) an annotation round writes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..data.datasets import SegmentationDataset
+from ..data.datasets import SegmentationDataset, resize_nearest
 from ..errors import InputFileError
 from ..io import open_masks, plane
 from ..select.selection_list import read_selection, selected_ids
@@ -31,13 +31,6 @@ class Ask:
     @property
     def size(self) -> tuple[int, int]:
         return self.asked.shape
-
-
-def to_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A mask or label plane resized with nearest-neighbour to size=(H, W) (itself when it has it)."""
-    if mask.shape == tuple(size):
-        return mask
-    return cv2.resize(mask.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST).astype(mask.dtype)
 
 
 def mask_planes(path: str | None, ids: set[str]) -> dict[str, np.ndarray]:
@@ -65,10 +58,11 @@ def round_asks(ds: SegmentationDataset, selection: str, previous_masks: str | No
             if s not in current:
                 raise InputFileError(f"masks file '{sel['mask_file']}' has no mask for image '{s}' of selection "
                                      f"'{selection}'; rerun the selection")
-            new = current[s] & ~previous[s] if s in previous else current[s]
+            # the previous round's labelled pixels are at the image file's size (annotated masks)
+            new = current[s] & ~resize_nearest(previous[s], current[s].shape) if s in previous else current[s]
             if new.any():
                 i = pos[s]
-                asks.append(Ask(s, i, ds.samples[i].image, to_size(new, ds.raw_size(i)), "region", new))
+                asks.append(Ask(s, i, ds.samples[i].image, resize_nearest(new, ds.raw_size(i)), "region", new))
     else:
         sizes = ds.image_sizes()
         for s in ids:

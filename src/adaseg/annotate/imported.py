@@ -7,7 +7,8 @@ an AnnotationError naming the task. The newest submitted annotation of a task co
 
 Output: one label PNG per image in the dataset's own id encoding at the image file's size (this
 round's pixels painted over the previous round's file; pixels never asked for are 0, a void id),
-and the round's masks.h5 (cumulative labelled pixels, at the size images are read at).
+and the round's masks.h5 (cumulative labelled pixels, also at the image file's size; fine-tuning
+brings both to the size images are read at with the same nearest-neighbour mapping).
 """
 from __future__ import annotations
 
@@ -142,22 +143,25 @@ def write_round_labels(ds, asks: list[Ask], tasks: list[dict], classes: tuple[An
         label = np.asarray(Image.open(path)).copy() if path.is_file() else np.zeros(a.size, np.uint8)
         label[a.asked] = painted[a.id][a.asked]
         Image.fromarray(label.astype(np.uint8)).save(path)
-    # the round's labelled pixels, at the size images are read at: the previous round's and the asks
+    # the round's labelled pixels, at the image file's size: the previous round's and the asks
     prev = mask_planes(previous_masks, set(ds.ids))
     asked = {a.id: a for a in asks}
     pos = {s: i for i, s in enumerate(ds.ids)}
     ids = sorted(set(prev) | set(asked), key=pos.__getitem__)
-    all_sizes = ds.image_sizes()
-    sizes = [all_sizes[pos[s]] for s in ids]
+    sizes = [ds.raw_size(pos[s]) for s in ids]
     with atomic_path(masks_out) as tmp_masks, h5py.File(tmp_masks, "w") as h5:
         write_ids(h5, ids)
         planes = create_planes(h5, "masks", sizes, "u1")
         for r, (s, size) in enumerate(zip(ids, sizes)):
             m = np.zeros(size, bool)
             if s in prev:
+                if prev[s].shape != size:
+                    raise InputFileError(f"previous masks '{previous_masks}': image '{s}' is "
+                                         f"{prev[s].shape[1]}x{prev[s].shape[0]}, its file {size[1]}x{size[0]}; pass "
+                                         "--previous-masks the masks.h5 of the previous annotation round")
                 m |= prev[s]
             if s in asked:
-                m |= asked[s].mask
+                m |= asked[s].asked
             write_plane(planes, r, m.astype(np.uint8))
     shutil.rmtree(labels_out, ignore_errors=True)
     tmp.rename(labels_out)

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from ..data import labels as L
-from ..data.datasets import open_dataset
+from ..data.datasets import open_dataset, resize_nearest
 from ..errors import AdasegError
 from ..io import read_json, write_json, write_text
-from .asks import Ask, round_asks, to_size
+from .asks import Ask, round_asks
 from .classes import annotation_classes
 from .cvat import write_cvat_zip
 from .imported import AnnotationError, annotated_ids, write_round_labels
@@ -66,7 +66,7 @@ def predict_ids(cfg: dict, checkpoint: str, ds, asks: list[Ask], threads: int | 
     for a in asks:
         img = ds.image(a.index)
         prob = class_probabilities(model, rt.inputs(to_tensor(img)[None]), img.shape[:2], cfg["evaluation"]["flip"])
-        out[a.id] = to_ids[to_size(prob.argmax(1)[0].cpu().numpy().astype(np.uint8), a.size)]
+        out[a.id] = to_ids[resize_nearest(prob.argmax(1)[0].cpu().numpy().astype(np.uint8), a.size)]
     return out
 
 

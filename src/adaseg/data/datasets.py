@@ -174,9 +174,17 @@ def read_label(path: Path, kind: str, label_space: str, size: tuple[int, int] | 
         ids = L.labelids_to_trainids(raw, name)
         if label_space == "synthia16":
             ids = L.trainids19_to_trainids16(ids)
-    if size is not None and ids.shape != tuple(size):
-        ids = np.asarray(Image.fromarray(ids).resize((size[1], size[0]), Image.NEAREST))
-    return ids
+    return ids if size is None else resize_nearest(ids, size)
+
+
+def resize_nearest(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A label, mask or class-id plane (bool or uint8) resized with nearest-neighbour to size=(H, W)
+    (itself when it has that size). Every per-pixel plane of an image goes through this one mapping
+    (PIL's, pixel centres), so a label file and a mask at the file's size stay aligned when read at
+    another size."""
+    if plane.shape == tuple(size):
+        return plane
+    return np.asarray(Image.fromarray(plane.astype(np.uint8)).resize((size[1], size[0]), Image.NEAREST)).astype(plane.dtype)
 
 
 class SegmentationDataset:

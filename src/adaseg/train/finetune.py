@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..data.datasets import open_dataset, with_label_files
+from ..data.datasets import open_dataset, resize_nearest, with_label_files
 from ..data.labels import IGNORE
 from ..data.loader import BatchStream, H5Rows, shard
 from ..errors import ConfigError, InputFileError
@@ -133,7 +133,8 @@ class MaskedLabels:
         lab = self.ds.label(i)
         if self.masks is not None:
             lab = lab.copy()
-            lab[self.masks(self.ds.ids[i]) == 0] = IGNORE
+            # annotated masks are at the image file's size: read them at the label's, as the label was
+            lab[resize_nearest(self.masks(self.ds.ids[i]), lab.shape) == 0] = IGNORE
         return lab
 
 
