@@ -12,6 +12,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+# DVC repositories the tests create elsewhere would send usage analytics from a background process
+# that, with no network, leaves a /tmp/tmp* file per dvc command: off for every test and subprocess
+os.environ["DVC_NO_ANALYTICS"] = "1"
 
 
 def tiny_config(tmp_path: Path, **overrides) -> dict:
