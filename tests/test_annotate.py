@@ -179,7 +179,7 @@ def test_make_task_predicts_on_asked_pixels_only(tmp_path):
     pred[1:3, 1:3] = 7  # road
     pred[1:3, 3:5] = 26  # car
     pred[2, 4] = 23  # sky
-    ask = Ask("img0", 0, tmp_path / "img0.png", asked, "region", asked.copy())
+    ask = Ask("img0", 0, tmp_path / "img0.png", asked, "region")
     task = tasks.make_task(ask, pred, CLASSES, "data:image/png;base64,AA==", "round1")
     assert task["data"] == {"image": "data:image/png;base64,AA==", "adaseg_id": "img0", "adaseg_unit": "region",
                             "asked_pixels": 8}
@@ -201,7 +201,7 @@ def test_make_task_predicts_on_asked_pixels_only(tmp_path):
     assert marker["value"]["brushlabels"] == ["asked for"]
     np.testing.assert_array_equal(_decoded(marker), asked)
 
-    whole = Ask("img0", 0, tmp_path / "img0.png", np.ones((4, 6), bool), "image", np.ones((4, 6), bool))
+    whole = Ask("img0", 0, tmp_path / "img0.png", np.ones((4, 6), bool), "image")
     result = tasks.make_task(whole, pred, CLASSES, "x", "round1")["predictions"][0]["result"]
     assert {r["from_name"] for r in result} == {"label"}
     assert sorted(r["value"]["brushlabels"][0] for r in result) == ["building", "car", "road", "sky"]
@@ -236,7 +236,7 @@ def _gt(ds, i) -> np.ndarray:
 def _rect_ask(ds, i, rows, cols) -> Ask:
     asked = np.zeros(ds.raw_size(i), bool)
     asked[rows, cols] = True
-    return Ask(ds.ids[i], i, ds.samples[i].image, asked, "region", asked.copy())
+    return Ask(ds.ids[i], i, ds.samples[i].image, asked, "region")
 
 
 def _annotation(ds, ask, tid, outside: str | None = None) -> dict:
@@ -429,7 +429,6 @@ def test_round_asks_of_a_region_selection(proxy_config, tmp_path):
     assert asks[0].image == ds.samples[1].image
     new = half & ~top
     np.testing.assert_array_equal(asks[0].asked, new)
-    np.testing.assert_array_equal(asks[0].mask, new)
     np.testing.assert_array_equal(asks[1].asked, half)
     # without a previous round every selected image's mask is asked
     assert [a.id for a in round_asks(ds, sel)] == order
@@ -439,7 +438,7 @@ def test_round_asks_of_a_region_selection(proxy_config, tmp_path):
     asks = round_asks(ds, image_sel, previous)
     assert [a.id for a in asks] == [ids[2], ids[5]]
     for a in asks:
-        assert a.unit == "image" and a.asked.shape == (32, 64) and a.asked.all() and a.mask.all()
+        assert a.unit == "image" and a.asked.shape == (32, 64) and a.asked.all()
 
     # a selection of another target, and a masks file without a selected image
     with pytest.raises(InputFileError, match="not in the target"):
@@ -454,10 +453,11 @@ def test_round_asks_at_the_image_file_size(proxy_config, tmp_path):
     ds = open_dataset(cfg, "cityscapes", "train", with_labels=False)
     current = write_masks(tmp_path / "masks.h5", ds.ids[:1], fill_fraction=0.25, size=(16, 32))  # rows 0..3
     (ask,) = round_asks(ds, _selection(tmp_path / "selection.json", ds.ids[:1], mask_file=current))
-    assert ask.mask.shape == (16, 32) and ask.mask[:4].all() and not ask.mask[4:].any()
+    at_read_size = resize_nearest(ask.asked, (16, 32))
+    assert at_read_size[:4].all() and not at_read_size[4:].any()
     assert ask.asked.shape == (32, 64) and ask.asked[:8].all() and not ask.asked[8:].any()
     (whole,) = round_asks(ds, _selection(tmp_path / "images.json", ds.ids[:1]))
-    assert whole.asked.shape == (32, 64) and whole.mask.shape == (16, 32)
+    assert whole.asked.shape == (32, 64) and whole.asked.all()
 
 
 def test_resize_nearest_takes_a_mask_back_to_its_size():
@@ -511,7 +511,7 @@ def test_import_at_the_image_file_size_when_images_are_read_smaller(proxy_config
     asks2 = round_asks(ds, _selection(tmp_path / "selection2.json", list(more),
                                       mask_file=_masks_file(tmp_path / "sel_masks2.h5", more)), str(masks))
     for a in asks2:
-        np.testing.assert_array_equal(a.mask, more[a.id] & ~picked[a.id])
+        np.testing.assert_array_equal(resize_nearest(a.asked, (20, 40)), more[a.id] & ~picked[a.id])
     with pytest.raises(InputFileError, match="previous annotation round"):
         imported.write_round_labels(ds, asks2, [_annotation(ds, a, 5 + k) for k, a in enumerate(asks2)], CLASSES,
                                     "export2.json", tmp_path / "l2", tmp_path / "m2.h5", labels, current)
@@ -526,8 +526,8 @@ def test_cvat_zip(tmp_path):
     pred[0] = 7  # road
     pred[1, :3] = 18  # polegroup: pole's grey in Cityscapes
     pred[1, 3:] = 1  # ego vehicle: black in Cityscapes
-    ask = Ask("a", 0, Path("/data/aachen_000000_000019_leftImg8bit.png"), asked, "region", asked.copy())
-    ask2 = Ask("b", 1, Path("/data/bochum_1_leftImg8bit.png"), np.ones((2, 2), bool), "image", np.ones((2, 2), bool))
+    ask = Ask("a", 0, Path("/data/aachen_000000_000019_leftImg8bit.png"), asked, "region")
+    ask2 = Ask("b", 1, Path("/data/bochum_1_leftImg8bit.png"), np.ones((2, 2), bool), "image")
     path = tmp_path / "cvat.zip"
     write_cvat_zip(path, [ask, ask2], {"a": pred, "b": np.full((2, 2), 26, np.uint8)}, CLASSES)
     with zipfile.ZipFile(path) as z:

@@ -26,7 +26,6 @@ class Ask:
     image: Path
     asked: np.ndarray  # bool, at the image file's size
     unit: str  # "image" or "region"
-    mask: np.ndarray  # bool, the same pixels at the size the image is read at
 
     @property
     def size(self) -> tuple[int, int]:
@@ -62,11 +61,9 @@ def round_asks(ds: SegmentationDataset, selection: str, previous_masks: str | No
             new = current[s] & ~resize_nearest(previous[s], current[s].shape) if s in previous else current[s]
             if new.any():
                 i = pos[s]
-                asks.append(Ask(s, i, ds.samples[i].image, resize_nearest(new, ds.raw_size(i)), "region", new))
+                asks.append(Ask(s, i, ds.samples[i].image, resize_nearest(new, ds.raw_size(i)), "region"))
     else:
-        sizes = ds.image_sizes()
         for s in ids:
             i = pos[s]
-            asks.append(Ask(s, i, ds.samples[i].image, np.ones(ds.raw_size(i), dtype=bool), "image",
-                            np.ones(sizes[i], dtype=bool)))
+            asks.append(Ask(s, i, ds.samples[i].image, np.ones(ds.raw_size(i), dtype=bool), "image"))
     return asks

@@ -184,7 +184,8 @@ def resize_nearest(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     another size."""
     if plane.shape == tuple(size):
         return plane
-    return np.asarray(Image.fromarray(plane.astype(np.uint8)).resize((size[1], size[0]), Image.NEAREST)).astype(plane.dtype)
+    resized = Image.fromarray(plane.astype(np.uint8, copy=False)).resize((size[1], size[0]), Image.NEAREST)
+    return np.asarray(resized).astype(plane.dtype, copy=False)
 
 
 class SegmentationDataset:
