@@ -91,3 +91,21 @@ def test_appearance_gap_and_viewpoint():
     def sky_rows(domain):
         return np.mean([(render_sample(0, domain, i, 64, 128)[1] == 10).mean() for i in range(40)])
     assert sky_rows("synthia") < sky_rows("gta5")
+
+
+def test_style_knobs_change_only_what_they_name():
+    """thin_width widens the thin classes' objects (same scenes, same layout elsewhere);
+    appearance_gap 0 renders the target with the source's class colours (per-image noise aside)."""
+    import numpy as np
+
+    from adaseg.data.synth import GAME_PALETTE, POLE, Style, render_sample
+    thin = [render_sample(0, "cityscapes_train", i, 64, 128)[1] for i in range(20)]
+    wide = [render_sample(0, "cityscapes_train", i, 64, 128, style=Style(thin_width=3.0))[1] for i in range(20)]
+    assert sum(int((w == POLE).sum()) for w in wide) > 1.05 * sum(int((t == POLE).sum()) for t in thin)
+    same = [render_sample(0, "cityscapes_train", i, 64, 128, style=Style(thin_width=3.0))[2] for i in range(20)]
+    assert same == [render_sample(0, "cityscapes_train", i, 64, 128)[2] for i in range(20)]   # families
+    rgb0, lab, _ = render_sample(0, "cityscapes_train", 1, 64, 128, style=Style(appearance_gap=0.0))
+    rgb1, _, _ = render_sample(0, "cityscapes_train", 1, 64, 128)
+    sky = lab == 10
+    game_sky = GAME_PALETTE[10] * 255
+    assert np.abs(rgb0[sky].mean(0) - game_sky).sum() < np.abs(rgb1[sky].mean(0) - game_sky).sum()

@@ -32,3 +32,30 @@ def test_gradient_embedding_by_hand():
     feat = torch.tensor([[[[2.0]]]])            # D = 1
     # (p - onehot) x f = (-0.3, 0.3) * 2
     torch.testing.assert_close(gradient_embedding(prob, feat), torch.tensor([[[-0.6], [0.6]]]))
+
+
+def test_min_pixels_scales_with_the_feature_map_area():
+    from adaseg.features import effective_min_pixels
+    cfg = {"features": {"min_pixels": 10, "min_pixels_at": [256, 512]}}
+    assert effective_min_pixels(cfg, (256, 512)) == 10          # the official map: as given
+    assert effective_min_pixels(cfg, (128, 256)) == 2           # a quarter of the area: 2.5 -> 2
+    assert effective_min_pixels(cfg, (16, 32)) == 1             # the proxy's map: at least 1 px
+    cfg["features"]["min_pixels_at"] = None
+    assert effective_min_pixels(cfg, (16, 32)) == 10            # null: as given
+
+
+def test_image_true_loss_by_hand():
+    import math
+
+    import torch
+
+    from adaseg.features import image_true_loss
+    prob = torch.zeros(1, 2, 1, 3)
+    prob[0, 0, 0] = torch.tensor([0.5, 0.25, 0.9])
+    prob[0, 1] = 1 - prob[0, 0]
+    labels = torch.tensor([[[0, 1, 255]]])
+    out = image_true_loss(prob, labels)
+    l0, l1 = -math.log(0.5), -math.log(0.75)
+    assert abs(float(out["true_loss"][0]) - (l0 + l1) / 2) < 1e-6       # the ignored pixel is not counted
+    assert torch.allclose(out["true_class_loss"][0], torch.tensor([l0, l1]))
+    assert out["true_class_pixels"][0].tolist() == [1.0, 1.0]

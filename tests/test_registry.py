@@ -36,9 +36,46 @@ def test_seeds_expand_runs_and_share_the_warmup():
     assert t.evaluations(shared)["random"] == [(s, f"eval/finetune/s{s}/random/5/stage1/round1of1.json") for s in (3, 1, 2)]
     refs = t.references(shared)
     assert refs["mada_full"] == t.evaluations(shared)["random"]              # random at the row's budget and seed
-    assert refs["ripu_ra_2p2"][0] == (3, "eval/finetune/s3/random/2.2/stage1/round1of1.json")
+    # region and pixel rows: the random selection of their own unit, budget, round, rounds and objective
+    assert refs["ripu_ra_2p2"][0] == (3, "eval/finetune/s3/random_squares/2.2/ripu/round5of5.json")
+    assert refs["ripu_pa"][0] == (3, "eval/finetune/s3/random_pixels_pa/5/ripu/round5of5.json")
+    assert refs["d2ada"][0] == (3, "eval/finetune/s3/random_superpixels/5/stage1/round5of5.json")
+    assert refs["mcu"][0] == (3, "eval/finetune/s3/random_pixels/5/mcu/round5of5.json")
+    # the random rows of the other units are compared with random images at their budget
+    assert refs["random_squares_2p2"][0] == (3, "eval/finetune/s3/random/2.2/stage1/round1of1.json")
+    assert refs["random_superpixels"] == t.evaluations(shared)["random"]
+    assert refs["random"] == t.evaluations(shared)["random"]                 # the reference row itself
     assert refs["fully_supervised"][0] == (3, "eval/finetune/s3/random/5/stage1/round1of1.json")  # the table's budget
     assert refs["adaptseg"] == [(3, "eval/finetune/s3/random/5/stage1/round1of1.json")]
+
+
+def test_every_row_names_its_random_reference():
+    """The 'random reference' column: unit, budget, rounds and objective of the run each row is
+    compared with; every table1_gta row has one, and oracles are compared with their unit's random."""
+    scale = Scale("5", 2, (), (), seeds=(0,))
+    labels = TABLES["table1_gta"].reference_labels(scale)
+    assert labels["ripu_ra"] == "random 3x3 squares, 5%, round 2 of 2, ripu"
+    assert labels["ripu_pa"] == "random pixels, ripu.pa_pixels_per_image px per image, round 2 of 2, ripu"
+    assert labels["d2ada"] == "random superpixels, 5%, round 2 of 2, stage 1"
+    assert labels["mada_full"] == labels["random"] == "random images, 5%, stage 1"
+    assert set(labels) == {r.key for r in TABLES["table1_gta"].rows_at(scale) if r.run}
+    oracles = TABLES["table_oracles_gta"].references(scale)
+    assert oracles["oracle_squares_balanced"] == [(0, "eval/finetune/s0/random_squares/5/stage1/round1of1.json")]
+    assert oracles["oracle_superpixels"] == [(0, "eval/finetune/s0/random_superpixels/5/stage1/round1of1.json")]
+    assert oracles["oracle_loss"] == [(0, "eval/finetune/s0/random/5/stage1/round1of1.json")]
+    assert oracles["oracle_pixels"] == [(0, "eval/finetune/s0/random_pixels/5/stage1/round1of1.json")]
+
+
+def test_oracles_are_marked_and_never_rows_of_the_method_tables():
+    from adaseg.registry import STRATEGIES
+    oracles = {n for n, s in STRATEGIES.items() if s.oracle}
+    assert oracles == {"oracle_loss", "oracle_balanced", "oracle_squares", "oracle_squares_balanced", "oracle_pixels",
+                       "oracle_pixels_balanced", "oracle_superpixels", "oracle_superpixels_balanced"}
+    for t in TABLES.values():
+        if t.name == "table_oracles_gta":
+            continue
+        for r in t.rows_at(SCALE):
+            assert not r.run or not any(f"/{o}/" in r.run for o in oracles), (t.name, r.key)
 
 
 def test_every_table_row_is_a_known_run():
@@ -84,7 +121,7 @@ def test_every_registered_strategy_resolves_to_its_function():
     from adaseg.registry import STRATEGIES, strategies_run_by
 
     dump_fields = {"features", "counts", "pooled", "entropy", "confidence", "margin", "disc_source_prob",
-                   "grad_embedding"}
+                   "grad_embedding", "true_loss", "true_class_loss", "true_class_pixels"}   # true_*: oracles only
     for s in STRATEGIES.values():
         assert callable(s.scorer()), s.name
         if s.runner == "image":

@@ -1,9 +1,12 @@
 """adaseg.select.d2ada: density score (eq. 5), class budgets (eq. 6), schedule (eq. 7) and region picks, by hand."""
+import logging
+
 import numpy as np
 import pytest
 
-from adaseg.select.d2ada import (class_budgets, density_budget, density_scores, fit_class_gmm, n_components,
-                                 select_regions)
+from adaseg.select.d2ada import (class_budgets, density_budget, density_scores, fit_class_gmm, fit_domain_gmms,
+                                 n_components, round_robin_order, round_robin_weights, select_regions,
+                                 weighted_round_robin)
 
 
 def test_components_rule():
@@ -42,12 +45,95 @@ def test_region_picks_density_then_entropy_within_budget():
     cls = np.array([0, 0, 0, 1])
     px = np.array([10, 10, 10, 10])
     labelled = np.array([False, False, False, False])
-    # all density budget to class 0 (the only scored class): 20 px -> regions 0, 1; then entropy: 3
-    assert select_regions(pi, ent, cls, px, labelled, 2, budget=30, budget_d=20) == [0, 1, 3]
+    # sigmoid: all density budget to class 0 (the only scored class): 20 px -> regions 0, 1; then entropy: 3
+    assert select_regions(pi, ent, cls, px, labelled, 2, budget=30, budget_d=20, class_split="sigmoid") == [0, 1, 3]
     # a labelled region is never picked again
-    assert 0 not in select_regions(pi, ent, cls, px, np.array([True, False, False, False]), 2, 30, 20)
+    assert 0 not in select_regions(pi, ent, cls, px, np.array([True, False, False, False]), 2, 30, 20,
+                                   class_split="sigmoid")
     # never more than the budget
-    assert len(select_regions(pi, ent, cls, px, labelled, 2, budget=25, budget_d=20)) == 2
+    assert len(select_regions(pi, ent, cls, px, labelled, 2, budget=25, budget_d=20, class_split="sigmoid")) == 2
+    # round_robin (the default): 0, 1 reach 20 px = B_d, not above it, so 2 is taken too (30 px > 20)
+    assert select_regions(pi, ent, cls, px, labelled, 2, budget=30, budget_d=20) == [0, 1, 2]
+
+
+# the weighted round-robin hand case: 7 regions of 10 px, 3 classes
+#   class 0: regions 0, 1, 2 with pi 200, 150, 100 -> |mean| 150, int(log10 150) = 2
+#   class 1: regions 3, 4 with pi 6, 4           -> |mean| 5,   int(log10 5) = 0 -> 1
+#   class 2: regions 5, 6 with pi 0.1, 0.0       -> |mean| 0.05, int(log10 0.05) = -1 -> 1
+RR_PI = np.array([200.0, 150.0, 100.0, 6.0, 4.0, 0.1, 0.0])
+RR_CLS = np.array([0, 0, 0, 1, 1, 2, 2])
+
+
+def test_round_robin_weights_by_hand():
+    """tsunghan-wu/D2ADA active_selection/density_aware_selection.py:158-160: int(log10 |mean pi|),
+    raised to 1 (the official loops forever on a weight <= 0); a class without scores has no list."""
+    assert round_robin_weights(RR_PI, RR_CLS, 4) == {0: 2, 1: 1, 2: 1}
+    assert round_robin_weights(np.array([-np.inf, 3.0, -3.0]), np.array([0, 1, 1]), 2) == {1: 1}   # mean 0
+
+
+def test_weighted_round_robin_by_hand_and_zero_weight_ends():
+    """active_selection/utils.py:83-97: each turn class i gives weights[i] items; a weight of 0 (which
+    never ends in the official code) takes one item per turn."""
+    assert weighted_round_robin([[0, 1, 2], [3, 4], [5, 6]], [2, 1, 1]) == [0, 1, 3, 5, 2, 4, 6]
+    assert weighted_round_robin([[1, 2], [3]], [0, 1]) == [1, 3, 2]
+    assert weighted_round_robin([[1, 2], [], [3]], [-1, 5, 0]) == [1, 3, 2]
+    assert round_robin_order(RR_PI, RR_CLS, np.zeros(7, bool), 3) == [0, 1, 3, 5, 2, 4, 6]
+    # a labelled region keeps its place in the ranking and in the class mean, but is not a candidate
+    labelled = np.array([False, True, False, False, False, False, False])
+    assert round_robin_weights(RR_PI, RR_CLS, 3) == {0: 2, 1: 1, 2: 1}
+    assert round_robin_order(RR_PI, RR_CLS, labelled, 3) == [0, 2, 3, 5, 4, 6]
+
+
+def test_round_robin_split_stops_right_after_exceeding_the_density_budget():
+    """density_aware_selection.py:181 + dataloader/region_active_dataset.py:25-47: regions in
+    round-robin order until their pixels exceed B_d (the crossing region is kept); then entropy fills
+    what is left of B without exceeding it."""
+    px = np.full(7, 10)
+    ent = np.array([0.0, 0.0, 0.5, 0.0, 0.1, 0.0, 0.9])
+    free = np.zeros(7, bool)
+    # B_d = 35: 0, 1, 3 (30 px), 5 (40 px > 35: stop); entropy: 6 (50), 2 (60 = B), 4 would exceed
+    assert select_regions(RR_PI, ent, RR_CLS, px, free, 3, budget=60, budget_d=35) == [0, 1, 3, 5, 6, 2]
+    # B_d = 40: 5 reaches 40, not above: 2 is taken too (50 px); entropy: 6 (60)
+    assert select_regions(RR_PI, ent, RR_CLS, px, free, 3, budget=60, budget_d=40) == [0, 1, 3, 5, 2, 6]
+    # B_d = B = 35 (round 1): the round ends 5 px over its budget, as the official code
+    assert select_regions(RR_PI, ent, RR_CLS, px, free, 3, budget=35, budget_d=35) == [0, 1, 3, 5]
+    # no density budget: entropy only
+    assert select_regions(RR_PI, ent, RR_CLS, px, free, 3, budget=20, budget_d=0) == [6, 2]
+
+
+def test_round_robin_takes_the_top_200_of_a_class():
+    pi = np.arange(250.0)[::-1] + 1000       # region r has rank r
+    order = round_robin_order(pi, np.zeros(250, int), np.zeros(250, bool), 1)
+    assert order == list(range(200))
+
+
+def test_gmm_components_from_the_target_count_for_both_domains():
+    """tsunghan-wu/D2ADA active_selection/gmm_scoring.py:18-27: both GMMs of a class get
+    clip(N_target // 100, 1, 10) components, here 250 // 100 = 2 (the source's 350 would give 3);
+    `own` gives each domain its own count; a domain with fewer regions than that is clipped."""
+    rng = np.random.default_rng(0)
+    src, tgt = rng.normal(size=(350, 2)), rng.normal(size=(250, 2)) + 1
+    gs, gt = fit_domain_gmms(src, tgt, 0, {})
+    assert (gs.n_components, gt.n_components) == (2, 2)
+    assert (gs.max_iter, gs.reg_covar, gs.means_.dtype) == (200, 1e-6, np.float32)
+    gs, gt = fit_domain_gmms(src, tgt, 0, {"gmm_components_from": "own", "gmm_reg_covar": 1e-4, "gmm_max_iter": 50})
+    assert (gs.n_components, gt.n_components) == (3, 2) and (gs.reg_covar, gs.max_iter) == (1e-4, 50)
+    # 1,000 target regions ask for 10 components; 3 source regions fit 3; 1 source region: no model
+    gs, gt = fit_domain_gmms(src[:3], rng.normal(size=(1000, 2)), 0, {})
+    assert (gs.n_components, gt.n_components) == (3, 10)
+    assert fit_domain_gmms(src[:1], tgt, 0, {})[0] is None
+    assert fit_domain_gmms(src, tgt[:1], 0, {}) == (None, None)     # the official fits neither
+
+
+def test_singular_covariance_falls_back_to_float64(caplog):
+    """Regions on a line far from 0: reg_covar 1e-6 does not make the float32 Cholesky succeed
+    (sklearn: ill-defined empirical covariance); the fit is retried in float64 and scores finitely."""
+    rng = np.random.default_rng(0)
+    x = (1e4 + rng.normal(size=(6, 1)) * 1e3 * rng.normal(size=(1, 8))).astype(np.float32)
+    with caplog.at_level(logging.WARNING, logger="adaseg"):
+        g = fit_class_gmm(x, 0)
+    assert g is not None and g.means_.dtype == np.float64 and "singular covariance" in caplog.text
+    assert np.isfinite(density_scores(x, np.zeros(6, int), {0: g}, {0: g})).all()
 
 
 def write_d2ada_inputs(tmp_path, n_img: int = 3, labelled_segments=((0, 0), (1, 2)), ids=None):
@@ -93,6 +179,11 @@ def write_d2ada_inputs(tmp_path, n_img: int = 3, labelled_segments=((0, 0), (1, 
 
 
 D2ADA_CFG = {"seed": 0, "d2ada": {"alpha": 1.0, "beta": 1.0, "category_balance": True}}
+
+
+def test_first_round_follows_eq7_not_the_official_off_by_one():
+    """Round 1 gives alpha B to density (eq. 7); the official selection_iter 0 would give 2 alpha B."""
+    assert density_budget(1, 1000, 1.0, 1.0) == 1000 and "off-by-one" in density_budget.__doc__
 
 
 def test_target_gmms_are_fitted_on_every_target_region(tmp_path):

@@ -1,4 +1,5 @@
 """adaseg.select.region_run: per-image budgets over the rounds of a chain, with the model in the loop."""
+import copy
 import logging
 
 import h5py
@@ -51,12 +52,27 @@ def test_an_image_short_of_free_pixels_gives_what_it_has(region_cfg, checkpoint,
         m = np.ones((32, 64), np.uint8)
         m[0, :10] = 0                                   # image 0: 10 free pixels, its budget 102
         h5["masks"][0] = m
-    sel = run_region(region_cfg, checkpoint, tmp_path, "mcu", 5.0, str(prev), (2, 2))
+    cfg = copy.deepcopy(region_cfg)
+    cfg["mcu"]["quota"] = "per_image"               # the paper's global quota has no per-image budget
+    sel = run_region(cfg, checkpoint, tmp_path, "mcu", 5.0, str(prev), (2, 2))
     new = _masks(tmp_path / "masks_out.h5") & ~_masks(prev)
     assert new[0].sum() == 10 and all(new[i].sum() == 102 for i in range(1, N_IMG))
     assert sel["pixels_labelled"] == sel["budget_pixels"] - 92
     text = " ".join(rec.getMessage() for rec in caplog.records)
     assert "mcu round 2 of 2" in text and "1 of 6 images" in text and "92 px short" in text
+
+
+def test_mcu_global_quota_meets_the_pool_budget_with_shares_that_vary(region_cfg, checkpoint, tmp_path):
+    """mcu.quota: global (ADA-MCU Sec. IV.C): one threshold over the pool, the round's total met
+    exactly, the images' shares unequal; per_image gives every image the same share."""
+    sel = run_region(region_cfg, checkpoint, tmp_path / "g", "mcu", 5.0, None, (1, 1))
+    shares = _masks(tmp_path / "g" / "masks_out.h5").reshape(N_IMG, -1).sum(1)
+    assert sel["pixels_labelled"] == sel["budget_pixels"] == shares.sum()
+    assert len(set(shares.tolist())) > 1
+    cfg = copy.deepcopy(region_cfg)
+    cfg["mcu"]["quota"] = "per_image"
+    run_region(cfg, checkpoint, tmp_path / "p", "mcu", 5.0, None, (1, 1))
+    assert len(set(_masks(tmp_path / "p" / "masks_out.h5").reshape(N_IMG, -1).sum(1).tolist())) == 1
 
 
 def test_ripu_pa_rounds_never_overlap_through_the_runner(region_cfg, checkpoint, tmp_path):

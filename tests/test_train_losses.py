@@ -82,3 +82,63 @@ def test_ripu_negative_learning_eq11_by_hand():
     loss.backward()
     assert prob.grad[0, 0].item() == 0 and prob.grad[0, 1].item() > 0   # pushes negatives down
     assert negative_learning_loss(torch.full((1, 2, 1, 1), 0.5), 0.05).item() == 0
+
+
+# ---------------------------------------------------------------- MADAv2 step 3 switches (train/madav2.py)
+
+def test_acm_box_is_the_bounding_box_of_a_class_component_by_hand():
+    """munanning/MADAv2 models/utils.py:155-182: the box of a connected component (8-connected) of the
+    sampled class with more than min_area x h^2 pixels. Class 3: a 2x3 block at rows 1-2, cols 1-3
+    plus a diagonal neighbour at (3, 4) (one 8-connected component: rows 1-3, cols 1-4), and a single
+    pixel at (6, 6) (too small for min_area 2/64)."""
+    from adaseg.train.madav2 import acm_box, class_component_box
+
+    pred = np.zeros((8, 8), dtype=np.int64)
+    pred[1:3, 1:4] = 3
+    pred[3, 4] = 3
+    pred[6, 6] = 3
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # the small component never qualifies, whatever the visiting order
+        assert class_component_box(pred, 3, 2 / 64, rng) == (1, 4, 1, 5)
+    assert class_component_box(pred, 5, 0.0, rng) is None            # class absent
+    assert class_component_box(pred, 3, 7 / 64, rng) is None         # 7 pixels is not more than 7
+    # min_area 0: either component; the single pixel's box is (6, 7, 6, 7)
+    seen = {class_component_box(pred, 3, 0.0, np.random.default_rng(s)) for s in range(20)}
+    assert seen == {(1, 4, 1, 5), (6, 7, 6, 7)}
+    # acm_box samples a class of the donor by its eq. 11 weight: all weight on class 3
+    w = np.zeros(19)
+    w[3] = 1.0
+    assert acm_box(pred, w, "class_component", 0.5, 2 / 64, rng) == (1, 4, 1, 5)
+    # random mode: a random box of half the area (4 x 4 of 8 x 8 at the image's aspect ratio, rounded)
+    y0, y1, x0, x1 = acm_box(pred, w, "random", 0.25, 2 / 64, rng)
+    assert (y1 - y0, x1 - x0) == (4, 4)
+    # no component large enough: a random box of `area`
+    y0, y1, x0, x1 = acm_box(pred, w, "class_component", 0.25, 0.5, rng)
+    assert (y1 - y0, x1 - x0) == (4, 4)
+
+
+def test_anchor_loss_is_off_before_the_start_fraction():
+    """munanning/MADAv2 models/adaptation_model_AEL.py:373 (epoch > 50 of 200): anchor_start 0.25 of
+    100 iterations -> off for it 0..24, on from 25; 0 -> from the start; a later round of a split
+    schedule counts from its offset."""
+    from adaseg.train.madav2 import anchor_loss_on
+
+    assert [anchor_loss_on(it, 0.25, 100) for it in (0, 24, 25, 99)] == [False, False, True, True]
+    assert anchor_loss_on(0, 0.0, 100)
+    assert not anchor_loss_on(0, 1.0, 100)
+    assert anchor_loss_on(0, 0.25, 100, offset=50)
+
+
+def test_acp_excluded_classes_are_never_pasted():
+    """munanning/MADAv2 models/adaptation_model_AEL.py:154-156: road, sidewalk, building, vegetation,
+    sky (trainIds 0, 1, 2, 8, 10) are never pasted; in SYNTHIA's 16 classes sky is trainId 9."""
+    from adaseg.train.madav2 import excluded_class_ids
+
+    names = ["road", "sidewalk", "building", "vegetation", "sky"]
+    assert excluded_class_ids(names, "cityscapes19") == [0, 1, 2, 8, 10]
+    assert excluded_class_ids(names + ["terrain"], "synthia16") == [0, 1, 2, 8, 9]
+    w = np.full(19, 1 / 19)
+    w[[0, 1, 2, 8, 10]] = 0.0
+    label = torch.tensor([[0, 1, 2, 8], [10, 13, 13, 0]])
+    for s in range(10):
+        assert pick_paste_classes(label, w, 3, np.random.default_rng(s)) == [13]

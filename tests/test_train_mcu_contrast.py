@@ -219,3 +219,111 @@ def test_multi_level_gradient_and_decrease():
     proto = torch.randn(C, D, generator=g)
     closer = base + 3.0 * proto[labels].permute(0, 3, 1, 2)
     assert loss_of(closer).item() < loss.item()
+
+
+# --- labelled pixels at their own resolution (mcu.label_resolution: full) --------------------------
+
+F22 = t([[[0, 1], [2, 3]]])     # a 2x2, one-channel stride-4 feature map: f(y, x) = x + 2 y at cell centres
+
+
+def test_point_features_bilinear_between_cells_by_hand():
+    from adaseg.train.mcu_contrast import point_features
+    # an 8x8 label map over the 2x2 map: pixel (i, j) sits at ((i + .5) / 4 - .5, (j + .5) / 4 - .5) cells.
+    # (3, 4) -> (0.375, 0.625): 0*(.625*.375) + 1*(.625*.625) + 2*(.375*.375) + 3*(.375*.625) = 1.375 (= x + 2y);
+    # (3.5, 3.5), between the four cells -> (0.5, 0.5): their mean 1.5; (0, 0) -> (-0.375, -0.375), clamped to 0
+    ys, xs = t([3, 3.5, 0, 7]), t([4, 3.5, 0, 7])
+    out = point_features(F22, ys, xs, (8, 8))
+    assert out.shape == (4, 1)
+    assert out[:, 0].tolist() == pytest.approx([1.375, 1.5, 0.0, 3.0], abs=1e-6)
+    # the same values as upsampling the whole map (models.upsample) and reading the pixels
+    from adaseg.models import upsample
+    up = upsample(F22[None], (8, 8))[0, 0]
+    assert out[0, 0].item() == pytest.approx(up[3, 4].item(), abs=1e-6)
+    assert out[3, 0].item() == pytest.approx(up[7, 7].item(), abs=1e-6)
+
+
+def test_sample_points_keeps_labelled_pixels_nearest_downsampling_drops():
+    from adaseg.train.mcu_contrast import sample_points
+    labels = torch.full((1, 8, 8), 255, dtype=torch.long)
+    labels[0, 3, 4] = 1                                   # one labelled pixel, not on the stride-4 grid
+    feats = F22[None].clone().requires_grad_()
+    nearest = torch.nn.functional.interpolate(labels[:, None].float(), size=(2, 2), mode="nearest")[:, 0]
+    assert (nearest == 255).all()                          # stride 4: the labelled pixel is lost
+    out = sample_points(feats, labels, torch.ones_like(labels, dtype=torch.bool), 10, torch.Generator().manual_seed(0))
+    (f, y), = out
+    assert y.tolist() == [1] and f[0, 0].item() == pytest.approx(1.375, abs=1e-6)
+    f.sum().backward()                                     # the bilinear weights reach the four cells
+    assert feats.grad[0].flatten().tolist() == pytest.approx([0.234375, 0.390625, 0.140625, 0.234375], abs=1e-6)
+
+
+def test_sample_points_draws_the_pixels_sample_pixels_draws():
+    from adaseg.train.mcu_contrast import sample_points
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (2, 8, 8), generator=g)
+    mask = torch.rand(2, 8, 8, generator=g) > 0.5
+    feats = torch.randn(2, 4, 2, 2, generator=g)
+    up = torch.nn.functional.interpolate(feats, size=(8, 8), mode="bilinear", align_corners=False)
+    a = sample_points(feats, labels, mask, 5, torch.Generator().manual_seed(3))
+    b = sample_pixels(up, labels, mask, 5, torch.Generator().manual_seed(3))
+    for (fa, ya), (fb, yb) in zip(a, b):
+        assert torch.equal(ya, yb) and torch.allclose(fa, fb, atol=1e-6)
+
+
+def test_class_centers_at_label_resolution_by_hand():
+    from adaseg.train.mcu_contrast import class_centers_at
+    labels = torch.full((8, 8), 255, dtype=torch.long)
+    labels[3, 4] = 0                                       # 1.375
+    labels[0, 0] = 0                                       # 0
+    labels[7, 7] = 2                                       # 3
+    labels[7, 6] = 2                                       # masked out
+    mask = torch.ones(8, 8, dtype=torch.bool)
+    mask[7, 6] = False
+    c, present = class_centers_at(F22, labels, mask, 3)
+    assert c[:, 0].tolist() == pytest.approx([0.6875, 0.0, 3.0], abs=1e-6)
+    assert present.tolist() == [True, False, True]
+
+
+# --- pseudo-labels (mcu.pseudo_labels) -------------------------------------------------------------
+
+def test_sample_group_counts_and_determinism():
+    from adaseg.train.mcu_contrast import sample_group
+    mask = torch.zeros(2, 4, 5, dtype=torch.bool)
+    mask[0, :2] = True                                     # 10 candidates
+    mask[1, 0, :3] = True                                  # 3 candidates
+    out = sample_group(mask, [4, 7], torch.Generator().manual_seed(0))
+    assert out[0].sum() == 4 and out[1].sum() == 3 and not (out & ~mask).any()
+    assert torch.equal(out, sample_group(mask, [4, 7], torch.Generator().manual_seed(0)))
+    assert torch.equal(sample_group(mask, None), mask)
+
+
+def test_soft_pseudo_labels_eq5_targets_are_the_softmax():
+    from adaseg.train.mcu_contrast import soft_pseudo_label_loss
+    logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]]]]).requires_grad_()   # (1, 3, 1, 2)
+    chosen = torch.tensor([[[True, False]]])
+    loss, target = soft_pseudo_label_loss(logits, chosen)
+    p = torch.softmax(torch.tensor([2.0, 0.0, 1.0]), 0)
+    assert torch.allclose(target, p[None])                 # y~ = softmax(p) at the chosen pixel
+    assert loss.item() == pytest.approx(float(-(p * p.log()).sum()), abs=1e-6)   # CE(p, softmax p) = H(p)
+    loss.backward()
+    assert logits.grad[0, :, 0, 1].abs().sum() == 0        # an unchosen pixel gets no gradient
+    # detached target: d/dz of -sum q log softmax(z) = softmax(z) - q = 0 at q = softmax(z)
+    assert torch.allclose(logits.grad[0, :, 0, 0], torch.zeros(3), atol=1e-6)
+
+
+def test_pseudo_label_pixels_m_e_half_per_image():
+    from adaseg.train.mcu import pseudo_label_pixels
+    labels = torch.full((2, 4, 8), 255, dtype=torch.long)
+    labels[0, 0, :6] = 3                                   # image 0: 6 labelled -> M_e/2 = 3 pseudo-labels
+    labels[1, 0, :3] = 1                                   # image 1: 3 labelled -> 1
+    low = torch.zeros(2, 4, 8, dtype=torch.bool)
+    low[:, 1:3] = True                                     # G_l: 16 unlabelled pixels per image
+    low[:, 0, :2] = True                                   # low but labelled: never pseudo-labelled
+    gen = torch.Generator().manual_seed(0)
+    out = pseudo_label_pixels(low, labels, "sampled_soft", True, gen)
+    assert out.flatten(1).sum(1).tolist() == [3, 1]
+    assert not (out & (labels != 255)).any() and not (out & ~low).any()
+    same = pseudo_label_pixels(low, labels, "sampled_soft", True, torch.Generator().manual_seed(0))
+    assert torch.equal(out, same)
+    cand = low & (labels == 255)                           # without adaptive sampling / all_hard: all of G_l
+    assert torch.equal(pseudo_label_pixels(low, labels, "sampled_soft", False, gen), cand)
+    assert torch.equal(pseudo_label_pixels(low, labels, "all_hard", True, gen), cand)

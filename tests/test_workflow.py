@@ -65,7 +65,7 @@ def test_dvc_repro_dry_lists_stages():
     run = subprocess.run(dvc + ["repro", "--dry", "--force"], cwd=ROOT, env=cli_env(),
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    for stage in ("proxy_data", "proxy_synthia", "warmup_gta5", "warmup_features_gta5", "selections_gta5@0",
+    for stage in ("proxy_data", "proxy_synthia", "warmup_gta5@0", "warmup_gta5@2", "warmup_features_gta5@1", "selections_gta5@0",
                   "selections_gta5@2", "table1_gta", "table1_synthia", "report"):
         assert f"Running stage '{stage}'" in run.stdout
     assert "snakemake --cores all table1_gta" in run.stdout

@@ -16,11 +16,12 @@ from .registry.runs import WARMUP_KINDS
 
 
 def _synth(cfg, a, threads):
-    from .data.synth import generate
+    from .data.synth import Style, generate
     if "proxy" not in cfg:
         raise SystemExit("the config has no 'proxy' section to generate from")
     p = cfg["proxy"]
-    info = generate(a.out, cfg["datasets"][a.dataset]["kind"], p["seed"], p["height"], p["width"], p["counts"])
+    style = Style(float(p.get("appearance_gap", 1.0)), float(p.get("thin_width", 1.5)))
+    info = generate(a.out, cfg["datasets"][a.dataset]["kind"], p["seed"], p["height"], p["width"], p["counts"], style)
     logging.info("wrote %s: %s", a.out, info)
 
 
@@ -120,6 +121,17 @@ def _table(cfg, a, threads):
     from .report.tables import write_table
     write_table(a.name, _seeded_flags(a.row, "--row"), a.out_prefix, Scale.from_config(cfg),
                 _seeded_flags(a.reference, "--reference"))
+
+
+def _regime(cfg, a, threads):
+    from .report.regime import write_regime
+    dumps = {}
+    for f in a.warmup_features:
+        seed, _, path = f.partition("=")
+        dumps[int(seed)] = path
+    result = write_regime(_seeded_flags(a.row, "--row"), dumps, a.out_prefix)
+    logging.info("regime R1-R5: %s", ", ".join(f"{k} {'pass' if result[k]['passed'] else 'fail'}"
+                                               for k in ("R1", "R2", "R3", "R4", "R5")))
 
 
 def _seeded_flags(flags: list[str], flag: str) -> dict[str, dict[int, str]]:
@@ -286,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", action="append", default=[], metavar="KEY@SEED=EVAL.json",
                    help="the random run the row KEY is compared with at SEED (the 'Δ vs random' column)")
     p.add_argument("--out-prefix", required=True, help="writes PREFIX.csv, PREFIX.md, PREFIX.tex, PREFIX.html")
+
+    p = command("regime", _regime, "R1-R5: whether a benchmark is in the papers' regime (JSON and Markdown)")
+    p.add_argument("--row", action="append", default=[], metavar="KEY@SEED=EVAL.json",
+                   help="an evaluation file of a regime row at one seed (src/adaseg/report/regime.py REGIME_ROWS)")
+    p.add_argument("--warmup-features", action="append", default=[], metavar="SEED=TARGET.h5",
+                   help="the target feature dump of the AdaptSeg warm-up of SEED (the classes it predicts)")
+    p.add_argument("--out-prefix", required=True, help="writes PREFIX.json and PREFIX.md")
 
     p = command("figure", _figure, "one of the papers' figures (PNG, SVG and the plotted numbers as CSV)")
     p.add_argument("--name", required=True, choices=list(FIGURES))

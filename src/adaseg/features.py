@@ -3,7 +3,12 @@
 For each image a C x D matrix: row c is the mean decoder feature (stride 4, before the classifier)
 over the pixels of class c. Source images use the pixels whose ground truth is c AND whose
 prediction is c; target images use the predicted argmax. Classes with fewer than `min_pixels`
-pixels stay zero rows (official MADA code).
+pixels stay zero rows (official MADA code: 10 px of the 256x512 decoder map of a 1024x2048 image;
+`features.min_pixels_at` scales it to the feature map in use by area, `effective_min_pixels`).
+
+When the target pool has label files, its dumps also hold what the oracles select with (never read
+by a method): each image's mean true cross-entropy, per-class true loss and pixel counts, and each
+superpixel's mean true loss and majority true class (src/adaseg/select/oracle.py).
 """
 from __future__ import annotations
 
@@ -54,6 +59,34 @@ def class_mean_features(features: torch.Tensor, class_map: torch.Tensor, num_cla
     keep = counts >= min_pixels
     means = sums / counts.clamp_min(1)[..., None]
     return means * keep[..., None].to(features.dtype), counts.long()
+
+
+def effective_min_pixels(cfg: dict, feature_hw) -> int:
+    """features.min_pixels scaled by area from the map it is given for (features.min_pixels_at) to a
+    feature map of `feature_hw`; at least 1. With min_pixels_at null, min_pixels as is."""
+    f = cfg["features"]
+    at = f.get("min_pixels_at", [256, 512])
+    if not at:
+        return int(f["min_pixels"])
+    return max(1, int(round(int(f["min_pixels"]) * feature_hw[0] * feature_hw[1] / (at[0] * at[1]))))
+
+
+def has_ground_truth(cfg: dict, dataset: str) -> bool:
+    """Whether the training pool of `dataset` has label files (not `labels: none`)."""
+    return cfg["datasets"][dataset].get("labels") != "none"
+
+
+def image_true_loss(prob: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Oracle fields of a (B, C, H, W) softmax map against (B, H, W) labels: the mean true
+    cross-entropy over labelled pixels, the summed loss per true class and the pixels per class."""
+    c = prob.shape[1]
+    valid = labels < c
+    y = torch.where(valid, labels, torch.zeros_like(labels))
+    ce = -torch.log(prob.gather(1, y[:, None]).clamp_min(1e-12))[:, 0] * valid
+    onehot = F.one_hot(y, c).to(prob.dtype) * valid[..., None]
+    return {"true_loss": ce.flatten(1).sum(1) / valid.flatten(1).sum(1).clamp_min(1),
+            "true_class_loss": torch.einsum("bhw,bhwc->bc", ce, onehot),
+            "true_class_pixels": onehot.sum((1, 2))}
 
 
 def entropy_map(prob: torch.Tensor) -> torch.Tensor:
@@ -117,8 +150,8 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
     device = rt.device
     disc = load_discriminator(checkpoint, device) if mode == "target" else None
     ncls = meta["num_classes"]
-    ds = open_dataset(cfg, dataset, split, meta["label_space"], with_labels=(mode == "source"))
-    min_px = int(cfg["features"]["min_pixels"])
+    truth = mode == "target" and has_ground_truth(cfg, dataset)
+    ds = open_dataset(cfg, dataset, split, meta["label_space"], with_labels=(mode == "source" or truth))
     bs = int(cfg["features"]["batch_size"])
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         n, dim = len(ds), model.feature_dim
@@ -138,20 +171,28 @@ def dump_features(cfg: dict, checkpoint: str, dataset: str, split: str, mode: st
             arrays["grad_embedding"] = h5.create_dataset("grad_embedding", (n, ncls, dim), dtype="f4",
                                                          chunks=(1, ncls, dim), compression="gzip",
                                                          compression_opts=4, shuffle=True)
+        if truth:   # what the image oracles select with
+            arrays["true_loss"] = h5.create_dataset("true_loss", (n,), dtype="f4")
+            for name in ("true_class_loss", "true_class_pixels"):
+                arrays[name] = h5.create_dataset(name, (n, ncls), dtype="f4")
         if disc is not None:
             arrays["disc_source_prob"] = h5.create_dataset("disc_source_prob", (n,), dtype="f4")
         h5.attrs.update(mode=mode, checkpoint=str(checkpoint), dataset=dataset, split=split,
-                        min_pixels=min_px, num_classes=ncls, feature_dim=dim)
-        for idx, x, y in iterate_images(ds, bs, mode == "source", f"features {dataset}/{split}"):
+                        min_pixels_config=int(cfg["features"]["min_pixels"]), num_classes=ncls, feature_dim=dim)
+        for idx, x, y in iterate_images(ds, bs, mode == "source" or truth, f"features {dataset}/{split}"):
             x = rt.inputs(x)
             out_ = model(x)
             logits, feats = out_["logits"], out_["features"]
+            min_px = effective_min_pixels(cfg, feats.shape[-2:])
+            h5.attrs["min_pixels"] = min_px
             cmap = source_class_map(logits, y.to(device)) if mode == "source" else target_class_map(logits)
             m, c = class_mean_features(feats, cmap, ncls, min_px)
             batch = {"features": m, "counts": c, "pooled": feats.mean((2, 3))}
             if mode == "target":
                 prob = F.softmax(upsample(logits, x.shape[-2:]), 1)
                 batch.update(image_uncertainty(prob), grad_embedding=gradient_embedding(F.softmax(logits, 1), feats))
+                if truth:
+                    batch.update(image_true_loss(prob, y.to(device)))
             if disc is not None:
                 # AdaptSeg labels source 0 and target 1, so P(source) = 1 - sigmoid(D)
                 batch["disc_source_prob"] = (1 - torch.sigmoid(disc(prob))).mean((1, 2, 3))
@@ -173,8 +214,11 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
     feature rows at ~20 MiB/s on one CPU core (lzf: 0.86 at ~50 MiB/s; the byte shuffle did not help)."""
     model, meta, rt = inference_model(cfg, checkpoint, threads)
     device = rt.device
-    ds = open_dataset(cfg, dataset, "train", meta["label_space"], with_labels=False)
+    truth = has_ground_truth(cfg, dataset)
+    ds = open_dataset(cfg, dataset, "train", meta["label_space"], with_labels=truth)
     dtypes = {"image": "i4", "segment": "i2", "pixels": "i8", "cls": "i2", "entropy": "f4", "feature": "f4", "valid": "u1"}
+    if truth:   # what the superpixel oracles select with: mean true loss and majority true class
+        dtypes.update(true_loss="f4", true_cls="i2")
     with open_h5(superpixels, "superpixels file", need=("ids", "segments")) as sp:
         if read_ids(sp) != ds.ids:
             raise ValueError(f"'{superpixels}' does not list the images of {dataset}/train in order")
@@ -203,8 +247,8 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
                     d[start:] = a[:take]
                     pending[k] = [a[take:]] if take < len(a) else []
 
-            batches = iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"region features {dataset}")
-            for idx, x, _ in batches:
+            batches = iterate_images(ds, int(cfg["features"]["batch_size"]), truth, f"region features {dataset}")
+            for idx, x, y in batches:
                 o = model(rt.inputs(x))
                 prob = F.softmax(upsample(o["logits"], x.shape[-2:]), 1)
                 ent = entropy_map(prob)
@@ -230,5 +274,18 @@ def dump_region_features(cfg: dict, checkpoint: str, dataset: str, superpixels: 
                     pending["entropy"].append(mean_ent[keep].cpu().numpy())
                     pending["feature"].append(feat[keep].float().cpu().numpy())
                     pending["valid"].append((cnt_lo[keep] > 0).cpu().numpy())
+                    if truth:
+                        lab = y[j].to(device)
+                        ok = lab < prob.shape[1]
+                        ce = -torch.log(prob[j].gather(0, torch.where(ok, lab, 0)[None]).clamp_min(1e-12))[0] * ok
+                        loss = torch.zeros(n, dtype=torch.float64, device=device).index_add_(
+                            0, flat, ce.flatten().double()) / px.clamp_min(1)
+                        votes = torch.zeros(n, prob.shape[1] + 1, dtype=torch.float64, device=device).index_put_(
+                            (flat, torch.where(ok, lab, prob.shape[1]).flatten()),
+                            torch.ones(flat.numel(), dtype=torch.float64, device=device), accumulate=True)
+                        major = votes[:, :-1].argmax(1)
+                        major = torch.where(votes[:, :-1].sum(1) > 0, major, torch.full_like(major, -1))
+                        pending["true_loss"].append(loss[keep].cpu().numpy())
+                        pending["true_cls"].append(major[keep].cpu().numpy())
                 flush(final=False)
             flush(final=True)

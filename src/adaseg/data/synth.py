@@ -67,6 +67,20 @@ CAMERA_PALETTE = np.array([
 ])
 
 
+@dataclass(frozen=True)
+class Style:
+    """The proxy's calibration knobs (config `proxy`): `appearance_gap` scales how far the camera
+    style's class colours and per-image colour shifts are from the game style's (1: as drawn, 0:
+    the target's base colours are the source's), `thin_width` is the least width in pixels of thin
+    and small classes (pole, light, sign, person, rider, bicycle, motorcycle, tree trunks).
+    The defaults reproduce the benchmark as it was first calibrated, byte for byte."""
+    appearance_gap: float = 1.0
+    thin_width: float = 1.5
+
+
+DEFAULT_STYLE = Style()
+
+
 @dataclass
 class Canvas:
     """A label map and an instance map painted together."""
@@ -91,7 +105,9 @@ class Canvas:
         self.paint(rr, cc, cls)
 
 
-def _scene(rng: np.random.Generator, h: int, w: int, family: str, high_view: bool) -> Canvas:
+def _scene(rng: np.random.Generator, h: int, w: int, family: str, high_view: bool,
+           style: Style = DEFAULT_STYLE) -> Canvas:
+    thin = style.thin_width
     cv = Canvas(np.full((h, w), SKY, np.uint8), np.zeros((h, w), np.int32))
     yh = h * (rng.uniform(0.26, 0.32) if high_view else rng.uniform(0.40, 0.50))
     xv = w * rng.uniform(0.42, 0.58)
@@ -194,9 +210,9 @@ def _scene(rng: np.random.Generator, h: int, w: int, family: str, high_view: boo
             cw, ch = (0.5 * u, 0.42 * u) if what == "truck" else (0.55 * u, 0.5 * u)
             cv.rect(y - ch, x - cw / 2, y, x + cw / 2, TRUCK if what == "truck" else BUS)
         elif what == "person":
-            pw, ph = max(0.1 * u, 1.5), 0.38 * u
+            pw, ph = max(0.1 * u, thin), 0.38 * u
             cv.rect(y - ph * 0.85, x - pw / 2, y, x + pw / 2, PERSON)
-            cv.ellipse(y - ph * 0.9, x, max(0.08 * u, 1.0), max(0.07 * u, 1.0), PERSON)
+            cv.ellipse(y - ph * 0.9, x, max(0.08 * u, thin / 1.5), max(0.07 * u, thin / 1.5), PERSON)
         elif what in ("cyclist", "bike", "moto"):
             bw, bh = 0.3 * u, 0.16 * u
             cls = MOTORCYCLE if what == "moto" else BICYCLE
@@ -204,21 +220,21 @@ def _scene(rng: np.random.Generator, h: int, w: int, family: str, high_view: boo
             cv.ellipse(y - bh / 2, x + bw / 3, bh / 2, bh / 2, cls)
             cv.rect(y - bh, x - bw / 3, y - bh / 2, x + bw / 3, cls)
             if what != "bike":
-                cv.rect(y - bh - 0.24 * u, x - 0.04 * u - 0.5, y - bh * 0.8, x + 0.04 * u + 0.5, RIDER)
-                cv.ellipse(y - bh - 0.27 * u, x, max(0.06 * u, 1.0), max(0.05 * u, 1.0), RIDER)
+                cv.rect(y - bh - 0.24 * u, x - 0.04 * u - thin / 3, y - bh * 0.8, x + 0.04 * u + thin / 3, RIDER)
+                cv.ellipse(y - bh - 0.27 * u, x, max(0.06 * u, thin / 1.5), max(0.05 * u, thin / 1.5), RIDER)
         elif what == "pole":
-            pw, ph = max(0.05 * u, 1.5), 0.85 * u
+            pw, ph = max(0.05 * u, thin), 0.85 * u
             cv.rect(y - ph, x - pw / 2, y, x + pw / 2, POLE)
             if family == "downtown" and rng.random() < 0.7 or rng.random() < 0.4:
-                cv.rect(y - ph - 0.2 * u, x - 0.07 * u - 1.0, y - ph + 0.02 * u, x + 0.07 * u + 1.0, LIGHT)
+                cv.rect(y - ph - 0.2 * u, x - 0.07 * u - thin / 1.5, y - ph + 0.02 * u, x + 0.07 * u + thin / 1.5, LIGHT)
             if rng.random() < 0.7:
-                s = max(0.09 * u, 1.5)
+                s = max(0.09 * u, thin)
                 if rng.random() < 0.5:
                     cv.ellipse(y - ph * 0.6, x, s, s, SIGN)
                 else:
                     cv.rect(y - ph * 0.6 - s, x - s, y - ph * 0.6 + s, x + s, SIGN)
         elif what == "tree":
-            cv.rect(y - 0.5 * u, x - max(0.02 * u, 0.5), y, x + max(0.02 * u, 0.5), VEG)
+            cv.rect(y - 0.5 * u, x - max(0.02 * u, thin / 3), y, x + max(0.02 * u, thin / 3), VEG)
             cv.ellipse(y - 0.65 * u, x, 0.28 * u, 0.2 * u, VEG)
     return cv
 
@@ -240,11 +256,13 @@ def _render_game(cv: Canvas, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 1)
 
 
-def _render_camera(cv: Canvas, rng: np.random.Generator) -> np.ndarray:
+def _render_camera(cv: Canvas, rng: np.random.Generator, style: Style = DEFAULT_STYLE) -> np.ndarray:
     h, w = cv.label.shape
     n = cv.inst.max() + 1
-    base = CAMERA_PALETTE[np.minimum(cv.label, 18)].copy()
-    base += rng.normal(0, 0.12, (19, 3))[np.minimum(cv.label, 18)]   # this image's shift of every class colour
+    gap = style.appearance_gap
+    palette = CAMERA_PALETTE if gap == 1 else GAME_PALETTE + gap * (CAMERA_PALETTE - GAME_PALETTE)
+    base = palette[np.minimum(cv.label, 18)].copy()
+    base += gap * rng.normal(0, 0.12, (19, 3))[np.minimum(cv.label, 18)]   # this image's shift of every class colour
     base += rng.normal(0, 0.06, (n, 3))[cv.inst]
     cars = cv.label == CAR
     if cars.any():
@@ -272,15 +290,15 @@ def _render_camera(cv: Canvas, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_sample(seed: int, domain: str, index: int, height: int, width: int,
-                  family: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                  family: str | None = None, style: Style = DEFAULT_STYLE) -> tuple[np.ndarray, np.ndarray, str]:
     """(RGB uint8, 19-class trainIds uint8 with 255 void, family) of image `index` of `domain`."""
     dom_id = ("gta5", "synthia", "cityscapes_train", "cityscapes_val").index(domain)
     rng = np.random.default_rng([seed, dom_id, index])
     mix = FAMILY_MIX["cityscapes" if domain.startswith("cityscapes") else domain]
     fam = family or FAMILIES[rng.choice(4, p=mix)]
-    cv = _scene(rng, height, width, fam, high_view=(domain == "synthia"))
+    cv = _scene(rng, height, width, fam, high_view=(domain == "synthia"), style=style)
     if domain.startswith("cityscapes"):
-        rgb = _render_camera(cv, rng)
+        rgb = _render_camera(cv, rng, style)
         # ego-vehicle hood: void (labelId 1) at the bottom of every Cityscapes frame
         hood = ellipse(height * 1.12, width / 2, height * 0.16, width * 0.6, shape=(height, width))
         cv.label[hood] = L.IGNORE
@@ -318,10 +336,10 @@ def _save_png(path: Path, arr: np.ndarray, palette: bool = False) -> None:
     im.save(path, optimize=False)
 
 
-def write_gta5(root: Path, seed: int, n: int, h: int, w: int) -> dict:
+def write_gta5(root: Path, seed: int, n: int, h: int, w: int, style: Style = DEFAULT_STYLE) -> dict:
     fams = []
     for i in tqdm(range(n), desc="GTA5 proxy", unit="img"):
-        rgb, lab, fam = render_sample(seed, "gta5", i, h, w)
+        rgb, lab, fam = render_sample(seed, "gta5", i, h, w, style=style)
         name = f"{i + 1:05d}.png"
         _save_png(root / "images" / name, rgb)
         _save_png(root / "labels" / name, _labelids(lab), palette=True)
@@ -329,10 +347,10 @@ def write_gta5(root: Path, seed: int, n: int, h: int, w: int) -> dict:
     return {"images": n, "families": {f: fams.count(f) for f in FAMILIES}}
 
 
-def write_synthia(root: Path, seed: int, n: int, h: int, w: int) -> dict:
+def write_synthia(root: Path, seed: int, n: int, h: int, w: int, style: Style = DEFAULT_STYLE) -> dict:
     fams = []
     for i in tqdm(range(n), desc="SYNTHIA proxy", unit="img"):
-        rgb, lab, fam = render_sample(seed, "synthia", i, h, w)
+        rgb, lab, fam = render_sample(seed, "synthia", i, h, w, style=style)
         name = f"{i:07d}.png"
         _save_png(root / "RGB" / name, rgb)
         ids = _synthia_ids(lab)
@@ -379,13 +397,14 @@ def generate_real_size(out: str | Path, seed: int = 0, gta5: int = 6, gta5_tall:
     return info
 
 
-def write_cityscapes(root: Path, seed: int, n_train: int, n_val: int, h: int, w: int) -> dict:
+def write_cityscapes(root: Path, seed: int, n_train: int, n_val: int, h: int, w: int,
+                     style: Style = DEFAULT_STYLE) -> dict:
     info = {}
     for split, n, cities, dom in (("train", n_train, CITIES_TRAIN, "cityscapes_train"),
                                   ("val", n_val, CITIES_VAL, "cityscapes_val")):
         fams = []
         for i in tqdm(range(n), desc=f"Cityscapes proxy {split}", unit="img"):
-            rgb, lab, fam = render_sample(seed, dom, i, h, w)
+            rgb, lab, fam = render_sample(seed, dom, i, h, w, style=style)
             city = cities[i % len(cities)]
             stem = f"{city}_{i // len(cities):06d}_{19:06d}"
             _save_png(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", rgb)
@@ -423,7 +442,8 @@ def check_replaceable(folder: Path) -> None:
 _COUNT_KEYS = {"gta5": ("gta5",), "synthia": ("synthia",), "cityscapes": ("cityscapes_train", "cityscapes_val")}
 
 
-def generate(out: str | Path, which: str, seed: int, height: int, width: int, counts: dict) -> dict:
+def generate(out: str | Path, which: str, seed: int, height: int, width: int, counts: dict,
+             style: Style = DEFAULT_STYLE) -> dict:
     """Write one proxy dataset ('gta5', 'synthia' or 'cityscapes') to `out`, atomically: written into
     `<out>.tmp`, then renamed onto `out`. Each folder gets a MARKER; a non-empty `out` (or `<out>.tmp`)
     without one is refused with a DatasetError instead of being deleted."""
@@ -437,13 +457,15 @@ def generate(out: str | Path, which: str, seed: int, height: int, width: int, co
     tmp.mkdir(parents=True)
     what = {"generator": "generate", "dataset": which, "seed": seed, "height": height, "width": width,
             "counts": {k: counts[k] for k in _COUNT_KEYS[which]}}
+    if style != DEFAULT_STYLE:   # the default's marker stays as it was (byte-identical datasets)
+        what["style"] = {"appearance_gap": style.appearance_gap, "thin_width": style.thin_width}
     write_marker(tmp, dict(what, complete=False))  # a killed run leaves a <out>.tmp the next run may clear
     if which == "gta5":
-        info = write_gta5(tmp, seed, counts["gta5"], height, width)
+        info = write_gta5(tmp, seed, counts["gta5"], height, width, style)
     elif which == "synthia":
-        info = write_synthia(tmp, seed, counts["synthia"], height, width)
+        info = write_synthia(tmp, seed, counts["synthia"], height, width, style)
     else:
-        info = write_cityscapes(tmp, seed, counts["cityscapes_train"], counts["cityscapes_val"], height, width)
+        info = write_cityscapes(tmp, seed, counts["cityscapes_train"], counts["cityscapes_val"], height, width, style)
     write_marker(tmp, dict(what, complete=True, info=info))
     check_replaceable(out)  # nothing else wrote there meanwhile
     if out.exists():

@@ -11,7 +11,15 @@ names:
   (src/adaseg/select/region_run.py, rule select_regions). `score` is the per-image pick function
   f(prob, prob_aux, budget, labelled, *, cfg, options, rng) -> (new mask, picks, score map).
 - "superpixel": SLIC superpixels scored from region features (src/adaseg/select/d2ada.py, rule
-  select_superpixels). `score` is the round function.
+  select_superpixels). `score` is the round function; options["order"] says what ranks the regions
+  outside the density budget (entropy, random, or an oracle's true loss).
+
+Every unit has its random baseline (random images, random RA squares, random PA pixels, random
+pixels, random superpixels: `random_reference`), and tables compare each row with the random row
+of its own unit, budget and rounds. Oracles (`oracle=True`) select with the target ground truth
+(src/adaseg/select/oracle.py): they read "labels" (runner "model"), "target:true_*" dump fields
+(runner "image") or the region dump's true-loss columns (runner "superpixel"); they are upper
+references for selection, never methods.
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ class Strategy:
     order_based: bool = False
     options: dict = field(default_factory=dict)
     upper_bound: bool = False       # labels every target image: trains finetune.full_supervision.iterations
+    oracle: bool = False            # selects with the target ground truth (an upper reference, not a method)
 
     def __post_init__(self):
         assert self.unit in UNITS and self.runner in RUNNERS, self
@@ -78,23 +87,65 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in [
            order_based=True),
     _image("clue", "CLUE", "diversity", "adaseg.select.diversity:clue_strategy", ["target:pooled", "target:entropy"],
            order_based=True),
+    _image("oracle_loss", "Oracle: images of largest true loss", "oracle", "adaseg.select.oracle:image_oracle_strategy",
+           ["target:true_loss"], oracle=True),
+    _image("oracle_balanced", "Oracle: class-balanced images of largest true loss", "oracle",
+           "adaseg.select.oracle:image_oracle_balanced_strategy",
+           ["target:true_loss", "target:true_class_loss", "target:true_class_pixels"], order_based=True, oracle=True),
     Strategy("ripu_ra", "RIPU region-based annotation (squares)", "region", "RIPU", "model",
              "adaseg.select.ripu:ripu_picks", ("logits",), options={"mode": "RA", "k": "k_ra"}),
     Strategy("ripu_pa", "RIPU pixel-based annotation", "pixel", "RIPU", "model",
              "adaseg.select.ripu:ripu_picks", ("logits",),
              options={"mode": "PA", "k": "k_pa", "budget": "pa_pixels_per_image"}),
+    Strategy("random_squares", "Random 3x3 squares (RIPU RA's unit)", "region", "random", "model",
+             "adaseg.select.random_sampling:random_unit_picks", (), options={"mode": "RA", "k": "k_ra"}),
+    Strategy("random_pixels_pa", "Random pixels (RIPU PA's unit and per-image budget)", "pixel", "random", "model",
+             "adaseg.select.random_sampling:random_unit_picks", (),
+             options={"mode": "PA", "k": "k_pa", "budget": "pa_pixels_per_image"}),
+    Strategy("random_pixels", "Random pixels (ADA-MCU's unit)", "pixel", "random", "model",
+             "adaseg.select.random_sampling:random_unit_picks", ()),
+    Strategy("oracle_squares", "Oracle: 3x3 squares of largest true loss", "region", "oracle", "model",
+             "adaseg.select.oracle:oracle_picks", ("logits", "labels"), options={"k": "k_ra"}, oracle=True),
+    Strategy("oracle_squares_balanced", "Oracle: class-balanced 3x3 squares of largest true loss", "region",
+             "oracle", "model", "adaseg.select.oracle:oracle_picks", ("logits", "labels"),
+             options={"k": "k_ra", "balanced": True}, oracle=True),
+    Strategy("oracle_pixels", "Oracle: pixels of largest true loss", "pixel", "oracle", "model",
+             "adaseg.select.oracle:oracle_picks", ("logits", "labels"), oracle=True),
+    Strategy("oracle_pixels_balanced", "Oracle: class-balanced pixels of largest true loss", "pixel", "oracle",
+             "model", "adaseg.select.oracle:oracle_picks", ("logits", "labels"), options={"balanced": True},
+             oracle=True),
     Strategy("mcu", "ADA-MCU uncertainty + adaptive sampling", "pixel", "ADA-MCU", "model",
              "adaseg.select.mcu:mcu_picks", ("logits", "aux")),
     Strategy("d2ada", "D2ADA density + entropy (superpixels)", "superpixel", "D2ADA", "superpixel",
              "adaseg.select.d2ada:run_d2ada", ("source", "target"), options={"density": True}),
     Strategy("region_entropy", "Entropy (superpixel regions)", "superpixel", "D2ADA", "superpixel",
              "adaseg.select.d2ada:run_d2ada", ("target",), options={"density": False}),
+    Strategy("random_superpixels", "Random superpixels (D2ADA's unit)", "superpixel", "random", "superpixel",
+             "adaseg.select.d2ada:run_d2ada", ("target",), options={"density": False, "order": "random"}),
+    Strategy("oracle_superpixels", "Oracle: superpixels of largest true loss", "superpixel", "oracle", "superpixel",
+             "adaseg.select.d2ada:run_d2ada", ("target",), options={"density": False, "order": "true_loss"},
+             oracle=True),
+    Strategy("oracle_superpixels_balanced", "Oracle: class-balanced superpixels of largest true loss", "superpixel",
+             "oracle", "superpixel", "adaseg.select.d2ada:run_d2ada", ("target",),
+             options={"density": False, "order": "true_loss", "balanced": True}, oracle=True),
 ]}
 
 
 def strategy(name: str) -> Strategy:
     """The strategy `name` (a variant after '+' is ignored), or an error listing the known ones."""
     return lookup(STRATEGIES, name.partition("+")[0], "selection strategy", "src/adaseg/registry/strategies.py")
+
+
+def random_reference(name: str) -> str:
+    """The random baseline of a strategy's unit (and budget kind): what its rows are compared with."""
+    s = strategy(name)
+    if s.unit == "image":
+        return "random"
+    if s.unit == "region":
+        return "random_squares"
+    if s.unit == "superpixel":
+        return "random_superpixels"
+    return "random_pixels_pa" if "budget" in s.options else "random_pixels"
 
 
 def strategies_run_by(runner: str) -> list[str]:

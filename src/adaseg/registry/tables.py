@@ -14,7 +14,9 @@ from typing import Callable, Union
 from ..ablations import sweep_variant
 from ..report.published import D2ADA_ALPHA, RIPU_SWEEPS
 from ._resolve import lookup
+from .objectives import objective
 from .runs import SOURCE_ONLY, WARMUP, Scale, chain, run_path, seed_of, split_run
+from .strategies import random_reference, strategy
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ class Table:
         return {key: [(s, f"eval/{reference_run(run, scale)}.json") for s, run in scale.seeded(template)]
                 for key, template in self.runs_at(scale).items()}
 
+    def reference_labels(self, scale: Scale) -> dict[str, str]:
+        """row key -> the random run it is compared with, in words (the 'random reference' column)."""
+        return {key: reference_label(scale.at_seed(template, scale.seeds[0]), scale)
+                for key, template in self.runs_at(scale).items()}
+
     def title_at(self, scale: Scale) -> str:
         return scale.fill(self.title)
 
@@ -64,15 +71,36 @@ class Table:
         return scale.fill(self.note)
 
 
-REFERENCE = "random"   # every row is compared with random image selection (stage 1) at its budget and seed
+REFERENCE = "random"   # the column is "Δ vs random": every row against the random selection of its own unit
 
 
 def reference_run(run: str, scale: Scale) -> str:
-    """The random run a (concrete) run is compared with: random at the run's budget and seed; a
-    warm-up or the fully supervised run at the table's budget."""
+    """The random run a (concrete) run is compared with, paired by seed: the random selection of
+    the run's own unit (images, RA squares, PA pixels, pixels, superpixels; registry
+    `random_reference`) at its budget, round and rounds, fine-tuned with its objective (without a
+    variant; stage 1 for the semi-supervised objectives, which start from a stage-1 model); random
+    images (stage 1) for the random rows of the other units, for oracles of images, for a warm-up
+    and for the fully supervised run (at the table's budget)."""
     parts = split_run(run)
-    budget = parts["budget"] if parts and parts["strategy"] != "full" else scale.budget
-    return run_path(REFERENCE, budget, seed=seed_of(run))
+    if parts is None or parts["strategy"] == "full":
+        return run_path(REFERENCE, scale.budget, seed=seed_of(run))
+    s = strategy(parts["strategy"])
+    ref = random_reference(s.name)
+    if ref == s.name or s.unit == "image":
+        return run_path(REFERENCE, parts["budget"], seed=parts["seed"])
+    o = objective(parts["objective"])
+    obj = "stage1" if o.starts_from or o.image_level_only else o.name
+    return run_path(ref, parts["budget"], obj, parts["round"], parts["rounds"], parts["seed"])
+
+
+def reference_label(run: str, scale: Scale) -> str:
+    """What the 'random reference' column says of reference_run(run): unit, budget, rounds, objective."""
+    ref = split_run(reference_run(run, scale))
+    s = strategy(ref["strategy"])
+    unit = "random images" if s.name == REFERENCE else s.label.split(" (")[0].lower()
+    budget = f"ripu.{s.options['budget']} px per image" if "budget" in s.options else f"{ref['budget']}%"
+    rounds = f", round {ref['round']} of {ref['rounds']}" if ref["rounds"] != "1" else ""
+    return f"{unit}, {budget}{rounds}, {ref['objective'].replace('stage1', 'stage 1')}"
 
 
 def once(strategy: str, objective: str = "stage1", budget: str = "{budget}") -> str:
@@ -114,7 +142,16 @@ _MCU_BUDGET_NOTE = (
 MAIN = {r.key: r for r in [
     Row("source_only", "Source only", SOURCE_ONLY),
     Row("adaptseg", "AdaptSeg warm-up", WARMUP, "adaptseg"),
-    Row("random", "Random {budget}% (stage 1)", once("random"), "random"),
+    Row("random", "Random images {budget}% (stage 1)", once("random"), "random"),
+    Row("random_squares", "Random 3x3 squares {budget}% ({rounds} rounds, RIPU objective)",
+        chain("random_squares", "ripu")),
+    Row("random_squares_2p2", "Random 3x3 squares 2.2% ({rounds} rounds, RIPU objective)",
+        chain("random_squares", "ripu", "2.2"), "ripu_rand_regions_2.2"),
+    Row("random_pixels_pa", "Random pixels (RIPU PA's pixels per image, {rounds} rounds, RIPU objective)",
+        chain("random_pixels_pa", "ripu"), "ripu_rand_pixels"),
+    Row("random_superpixels", "Random superpixels {budget}% ({rounds} rounds, stage 1)",
+        chain("random_superpixels", "stage1"), "d2ada_rand"),
+    Row("random_pixels", "Random pixels {budget}% ({rounds} rounds, ADA-MCU objective)", chain("random_pixels", "mcu")),
     Row("mada_stage1", "MADA {budget}% stage 1", once("mada"), "mada_stage1"),
     Row("mada_full", "MADA {budget}% (stage 1 + 2)", once("mada", "stage2"), "mada_full"),
     Row("madav2", "MADAv2 {budget}% (stage 1 + semi-supervised step 3)", once("madav2", "madav2"), "madav2"),
@@ -167,6 +204,26 @@ def _chain_dir(strategy: str, objective: str, budget: str = "{budget}") -> str:
     return f"finetune/s{{seed}}/{strategy}/{budget}/{objective}"
 
 
+# the oracles beside the random selection of their unit: one round from the warm-up, stage 1
+ORACLE_ROWS = (
+    ("random", "Random images"), ("oracle_loss", "Oracle: images of largest true loss"),
+    ("oracle_balanced", "Oracle: class-balanced images of largest true loss"),
+    ("random_squares", "Random 3x3 squares"), ("oracle_squares", "Oracle: 3x3 squares of largest true loss"),
+    ("oracle_squares_balanced", "Oracle: class-balanced 3x3 squares of largest true loss"),
+    ("random_pixels", "Random pixels"), ("oracle_pixels", "Oracle: pixels of largest true loss"),
+    ("oracle_pixels_balanced", "Oracle: class-balanced pixels of largest true loss"),
+    ("random_superpixels", "Random superpixels"),
+    ("oracle_superpixels", "Oracle: superpixels of largest true loss"),
+    ("oracle_superpixels_balanced", "Oracle: class-balanced superpixels of largest true loss"),
+)
+_ORACLE_NOTE = (
+    "Oracles select with the target ground truth (src/adaseg/select/oracle.py): they are upper references "
+    "for selection, not methods. Every row selects once with the AdaptSeg warm-up and is fine-tuned from it "
+    "with source + active CE (stage 1); the budget is {budget}% of the target training pixels (whole images, or "
+    "that share of every image for squares and pixels, or of the pool for superpixels). Each oracle is compared "
+    "with the random selection of its own unit; the random rows of the other units with random images. "
+    "Evaluation: target val split, confusion-matrix mIoU. Model selection: none (final checkpoints).")
+
 _TABLES = [
     Table("table1_gta",
           "GTA5 -> Cityscapes (proxy benchmark unless configured otherwise): per-class IoU and mIoU (%)",
@@ -176,6 +233,10 @@ _TABLES = [
           "classes and mIoU* over 13 (without wall, fence, pole) (%)",
           _T1_NOTE + " D2ADA uses alpha = 0.5 on SYNTHIA (d2ada.alpha_by_source).", tuple(MAIN.values()),
           source="synthia", published="PUBLISHED_SYNTHIA"),
+    Table("table_oracles_gta",
+          "Oracles and random selection per unit, GTA5 -> Cityscapes (proxy benchmark unless configured "
+          "otherwise), {budget}%, one round, stage 1: per-class IoU and mIoU (%)",
+          _ORACLE_NOTE, tuple(Row(s, label, once(s)) for s, label in ORACLE_ROWS)),
     # MADAv2 Table 3 / MADA Table 4: every strategy, fine-tuned the same way (stage 1, one round)
     Table("table_selection_gta",
           "Selection strategies, GTA5 -> Cityscapes, equal budget, each fine-tuned with source + active CE "

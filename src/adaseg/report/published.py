@@ -41,6 +41,16 @@ PUBLISHED_GTA = {
     "warmup_m0": dict(iou=None, miou=42.5, reference=f"{MADA}, Table 3 M(0)"),
 }
 
+# The region papers' random baselines, of their own unit: RIPU Table 4 / appendix D (CE only,
+# DeepLab-v2 in that table) and D2ADA supplementary Table 6 (random superpixels, DeepLabV3+).
+PUBLISHED_GTA.update({
+    "ripu_rand_regions_2.2": dict(_row("95.3 72.7 86.8 45.3 43.7 38.4 45.2 53.1 87.2 54.3 90.0 65.6 42.5 59.3 67.8 67.1 "
+                                       "59.2 45.0 63.2 63.8"), reference=f"{RIPU}, Table 4 (RAND, 2.2% regions)"),
+    "ripu_rand_pixels": dict(_row("94.2 69.9 85.2 44.4 40.6 33.1 41.7 49.2 85.6 51.5 88.3 62.6 37.5 87.6 61.6 62.3 49.9 "
+                                  "41.8 59.0 60.3"), reference=f"{RIPU}, Table 4 (RAND, 40 pixels)"),
+    "d2ada_rand": dict(iou=None, miou=63.50, reference=f"{D2ADA}, supplementary Table 6 (RAND, 5%)"),
+})
+
 # MADAv2 Table 3: selection strategies, 5% of target images, source + active CE only (as printed;
 # the MADAv2 row's per-class values do not average to its mIoU in the paper).
 PUBLISHED_GTA.update({

@@ -3,8 +3,9 @@ pipeline wrote, with the papers' numbers beside them in columns labelled as publ
 
 Every reproduced row summarizes the runs of its method at every seed: per-class IoU and mIoU as the
 mean over the seeds, mIoU also with its sample standard deviation and n; the column "Δ vs random"
-is the mean paired difference to random image selection at the same budget and seed, with a 95%
-paired-t interval (adaseg.report.stats); an interval that contains 0 is marked "n.s." (not
+is the mean paired difference to the random selection of the row's own unit (random images, 3x3
+squares, pixels or superpixels; named in the column "random reference") at the same budget, rounds
+and seed, with a 95% paired-t interval (adaseg.report.stats); an interval that contains 0 is marked "n.s." (not
 significant)."""
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ def stats_note(scale: Scale) -> str:
               "(warmup.per_seed: false), so their rows have n = 1." if not scale.warmup_per_seed else
               " Every seed trains its own warm-ups (warmup.per_seed: true).")
     return (f"Values: mean over n seeds (seeds {', '.join(map(str, scale.seeds))}); mIoU ± its sample standard "
-            f"deviation. {DELTA}: the mean paired difference in mIoU to random image selection (stage 1) at the same "
-            f"budget and seed, with its {LEVEL:.0%} interval from Student's t for paired samples (n - 1 degrees of "
+            f"deviation. {DELTA}: the mean paired difference in mIoU to the random selection of the row's own unit "
+            "(column 'random reference': random images for image-level rows, random 3x3 squares, pixels or "
+            "superpixels for the region and pixel rows, with the row's objective) at the same budget, rounds and "
+            f"seed, with its {LEVEL:.0%} interval from Student's t for paired samples (n - 1 degrees of "
             "freedom); 'n.s.' marks a difference whose interval contains 0 (not significant), '-' fewer than 2 pairs."
             + shared)
 
@@ -51,6 +54,7 @@ def build_table(name: str, evals, scale: Scale, references=None) -> tuple[pd.Dat
     t = table(name)
     evals, refs = _seeded(evals), _seeded(references or {})
     spec = {r.key: (r.label, r.published) for r in t.rows_at(scale)}
+    ref_labels = t.reference_labels(scale)
     title, note = t.title_at(scale), t.note_at(scale)
     published = getattr(published_values, t.published)
     unknown = set(evals) - set(spec)
@@ -72,6 +76,7 @@ def build_table(name: str, evals, scale: Scale, references=None) -> tuple[pd.Dat
             m13 = summarize(ev["miou13"] for ev in runs.values())
             rec["mIoU13"], rec["mIoU13 std"] = m13.mean, m13.std
         rec.update(_delta(evals[key], refs.get(key), {s: ev["miou"] for s, ev in runs.items()}))
+        rec["random reference"] = ref_labels.get(key, "") if refs.get(key) else ""
         p = published.get(pub) if pub else None
         rec["published mIoU"] = p["miou"] if p else None
         if "miou13" in first:
@@ -136,12 +141,13 @@ def to_markdown(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> 
     cols = ["method"] + classes + ["mIoU"] + m13
     lines = [f"# {title}", "", "## Reproduced by this pipeline (every number computed from the files in `source`)", ""]
     pub_cols = ["published mIoU"] + (["published mIoU13"] if m13 else [])
-    head = ["method", "n"] + classes + ["mIoU"] + m13 + [f"{DELTA} ({LEVEL:.0%} CI)"] + pub_cols + ["published in"]
+    head = (["method", "n"] + classes + ["mIoU"] + m13 + [f"{DELTA} ({LEVEL:.0%} CI)", "random reference"] + pub_cols
+            + ["published in"])
     lines.append("| " + " | ".join(head).replace("mIoU13", "mIoU*") + " |")
     lines.append("|" + "---|" * len(head))
     for _, r in rep.iterrows():
         cells = ([r["method"], str(int(r["n"]))] + [_fmt(r.get(c)) for c in classes]
-                 + [_mean_std(r, c) for c in ["mIoU"] + m13] + [_delta_cell(r)]
+                 + [_mean_std(r, c) for c in ["mIoU"] + m13] + [_delta_cell(r), r.get("random reference") or "-"]
                  + [_fmt(r.get(c)) for c in pub_cols] + [r["published in"] or "-"])
         lines.append("| " + " | ".join(cells) + " |")
     if len(pub):
@@ -191,13 +197,15 @@ def to_html(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> str:
     parts = [f"<h3>{html.escape(title)}</h3>"]
     rep, pub = df[df["values"] != "published"], df[df["values"] == "published"]
     head = ["method", "n"] + classes + ["mIoU"] + (["mIoU*"] if m13 else []) + [f"{DELTA} ({LEVEL:.0%} CI)",
-                                                                                "published mIoU", "published in"]
+                                                                                "random reference", "published mIoU",
+                                                                                "published in"]
     rows = []
     for _, r in rep.iterrows():
         cells = ([html.escape(r["method"]), str(int(r["n"]))] + [_fmt(r.get(c)) for c in classes]
                  + [html.escape(_mean_std(r, c)) for c in ["mIoU"] + m13])
         delta = html.escape(_delta_cell(r))
         cells.append(f'<span class="ns" style="color:#888">{delta}</span>' if r.get("significant") is False else delta)
+        cells.append(html.escape(r.get("random reference") or "-"))
         cells += [_fmt(r.get("published mIoU")), html.escape(r["published in"] or "-")]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts += ["<h4>Reproduced by this pipeline</h4>", '<table border="1" class="dataframe">',

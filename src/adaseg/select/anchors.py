@@ -11,16 +11,33 @@ from sklearn.cluster import KMeans
 BLOCK_BYTES = 64 << 20  # float64 working set of one block of rows in mean_squared_distance
 
 
-def fit_anchors(vectors: np.ndarray, k: int, seed: int, copy: bool = True) -> np.ndarray:
+# k-means settings of `mada.kmeans`. official: what munanning/MADA utils/clustering.py:150-188 runs
+# (faiss.Clustering: centres start at k randomly picked points, niter 20, one run) and munanning/MADAv2
+# step1_cluster_anchors_source.py:24-27 (faiss.Kmeans(d, k, niter=20), nredo 1). faiss has no
+# tolerance: tol 0 runs all 20 iterations unless the assignment stops changing. sklearn: k-means++,
+# the best of 10 runs (scikit-learn's defaults), as adaseg ran it before.
+KMEANS_SETTINGS = {
+    "official": {"init": "random", "n_init": 1, "max_iter": 20, "tol": 0.0},
+    "sklearn": {"init": "k-means++", "n_init": 10, "max_iter": 300, "tol": 1e-4},
+}
+
+
+def fit_anchors(vectors: np.ndarray, k: int, seed: int, copy: bool = True, kmeans: str = "official") -> np.ndarray:
     """K anchors = k-means centres of the (N, F) vectors (MADA eqs. 2-3), fitted in float32.
-    copy=False lets k-means centre float32 `vectors` in place (and add the mean back, which may
-    change them in the last bit) instead of copying them: for callers that drop them afterwards."""
+    kmeans: `mada.kmeans`, a key of KMEANS_SETTINGS ('official': random-point initialisation, 20
+    iterations, one run, as the official code's faiss k-means; 'sklearn': k-means++, 10 runs). The
+    seed is scikit-learn's random_state either way (the official code draws faiss's seed from
+    np.random). copy=False lets k-means centre float32 `vectors` in place (and add the mean back,
+    which may change them in the last bit) instead of copying them: for callers that drop them
+    afterwards."""
+    if kmeans not in KMEANS_SETTINGS:
+        raise ValueError(f"mada.kmeans must be one of {sorted(KMEANS_SETTINGS)}, not {kmeans!r}")
     if len(vectors) < k:
         raise ValueError(f"cannot fit {k} anchors to {len(vectors)} feature vectors")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     # a float64 (or strided) input has already been copied into x: k-means may work on x in place
     in_place = not copy or not np.may_share_memory(x, vectors)
-    km = KMeans(n_clusters=k, n_init=10, random_state=seed, copy_x=not in_place).fit(x)
+    km = KMeans(n_clusters=k, random_state=seed, copy_x=not in_place, **KMEANS_SETTINGS[kmeans]).fit(x)
     return km.cluster_centers_.astype(np.float32)
 
 
@@ -60,10 +77,16 @@ def prototype_distance(target_vectors: np.ndarray, source_vectors: np.ndarray) -
 
 
 # registry entries (src/adaseg/registry/strategies.py): f(inputs: select.run.ScoringInputs) -> (scores, extra)
+def kmeans_setting(inputs) -> str:
+    """`mada.kmeans` of the scoring inputs ('official' where they do not carry it)."""
+    return getattr(inputs, "kmeans", None) or "official"
+
+
 def madav2_strategy(inputs):
     tv = inputs.target("features")
-    source_anchors = fit_anchors(inputs.source("features"), inputs.source_anchors, inputs.seed, copy=False)
-    target_anchors = fit_anchors(tv, inputs.target_anchors, inputs.seed)
+    km = kmeans_setting(inputs)
+    source_anchors = fit_anchors(inputs.source("features"), inputs.source_anchors, inputs.seed, copy=False, kmeans=km)
+    target_anchors = fit_anchors(tv, inputs.target_anchors, inputs.seed, kmeans=km)
     return dual_domain_distance(tv, source_anchors, target_anchors), {
         "source_anchors": source_anchors, "target_anchors": target_anchors}
 

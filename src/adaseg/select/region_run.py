@@ -19,6 +19,7 @@ from ..io import atomic_path, create_planes, open_masks, plane, write_ids, write
 from ..models import upsample
 from ..models.checkpoint import inference_model
 from ..registry import strategy as registered_strategy
+from .mcu import mcu_pool_picks, mcu_quota, mcu_score
 from .checks import CHAIN_BUDGET, check_percent, foreign_masks, percent_for
 from .selection_list import budget_pixels, write_selection
 
@@ -43,6 +44,21 @@ def _labelled_pixels(prev, path: str, ids: list[str], sizes) -> np.ndarray:
     return counts
 
 
+def _pool_class_shares(ds, num_classes: int, who: str) -> np.ndarray:
+    """Each class's share of the labelled pixels of the target pool (the class-balanced oracles'
+    quotas); an error when the pool has no label files."""
+    from .oracle import class_pixel_counts, class_shares
+
+    if any(smp.label is None for smp in ds.samples):
+        reason = ds.no_labels_reason
+        raise InputFileError(f"{who} is an oracle: it selects with the target's ground truth, but {reason}; "
+                             "leave oracle rows out of the tables you build for an unlabelled pool")
+    counts = np.zeros(num_classes, np.int64)
+    for i in range(len(ds)):
+        counts += class_pixel_counts(ds.label(i), num_classes)
+    return class_shares(counts)
+
+
 @torch.inference_mode()
 def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: str, budget_percent: float,
                          out: str | Path, masks_out: str | Path, previous_masks: str | None = None,
@@ -52,8 +68,10 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
     options["budget"] (RIPU PA: ripu.pa_pixels_per_image), that many pixels per image over all
     rounds, round r of R (schedule_round) taking its share.
 
-    Budgets are per image, as in the papers (RIPU and ADA-MCU label a share of every image), and an
-    image never gives more than its free (not yet labelled) pixels. A BudgetError when the round
+    Budgets are per image, as in the papers (RIPU labels a share of every image), and an image never
+    gives more than its free (not yet labelled) pixels; ADA-MCU with `mcu.quota: global` (its
+    paper, Sec. IV.C) meets the sum of the per-image budgets over the pool with one threshold, so
+    its images get different shares. A BudgetError when the round
     cannot be met: a budget outside (0, 100]% (or the R rounds adding up to more than 100%), PA
     pixels per image above an image's pixels, the pool's free pixels fewer than the round's budget
     (beyond half a pixel per image and round of rounding), or a budget that selects nothing. An
@@ -75,7 +93,9 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
                               f"{budget_percent * rounds:g}%, more than the images hold; set {CHAIN_BUDGET} to at "
                               "most 100")
     model, meta, rt = inference_model(cfg, checkpoint, threads)
-    ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=False)
+    with_truth = "labels" in s.reads   # an oracle: it selects with the target ground truth
+    ds = open_dataset(cfg, target, "train", meta["label_space"], with_labels=with_truth)
+    share = _pool_class_shares(ds, meta["num_classes"], s.name) if with_truth else None
     sizes = ds.image_sizes()
     area = np.array([h * w for h, w in sizes], np.int64)
     fixed = None
@@ -104,7 +124,9 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
                           f"would be selected; use a chain <budget> of at least {least * rounds:g} ({least:g}% per "
                           f"round x {rounds} round{'s' * (rounds > 1)})")
     with_aux = "aux" in s.reads
-    entries, total_new, total_labelled = [], 0, 0
+    # ADA-MCU with mcu.quota: global picks with one threshold over the pool: scores first, then picks
+    pooled = s.name == "mcu" and mcu_quota(cfg) == "global"
+    entries: list[dict] = []
     total_budget = int(budgets.sum())
     with ExitStack() as stack:
         prev = None
@@ -115,6 +137,8 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
                 raise foreign_masks(previous_masks, prev_ids, ds.ids, target, r, rounds)
             free = area - _labelled_pixels(prev, previous_masks, ds.ids, sizes)
             left, allowance = int(free.sum()), len(area) * (r // 2)   # earlier rounds' per-image rounding
+            if s.unit == "region" and cfg["ripu"].get("ra_squares", "ceil") == "ceil":
+                allowance += len(area) * (square - 1) * (r - 1)   # earlier rounds' whole squares past the budget
             if total_budget > left + allowance:
                 what = (f"{fixed} px of each image, round {r}'s share of {budget_key}" if fixed is not None
                         else f"{budget_percent:g}% of each image")
@@ -125,7 +149,7 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
                                   f"labels {int(area.sum()) - left:,}): {change}, or pass the masks of this chain's "
                                   "previous round")
             short = np.flatnonzero(free < budgets)
-            if short.size:
+            if short.size and not pooled:   # a pool-wide quota needs no image to hold its own budget
                 log.warning("%s: %d of %d images have fewer free pixels than their budget (%d px short in all): "
                             "they give all they have", who, short.size, len(area), int((budgets - free)[short].sum()))
         tmp = stack.enter_context(atomic_path(masks_out))
@@ -133,7 +157,22 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
         write_ids(h5, ds.ids)
         masks = create_planes(h5, "masks", sizes, "u1")
         h5.attrs.update(strategy=s.name, k=k, checkpoint=str(checkpoint))
-        for idx, x, _ in iterate_images(ds, int(cfg["features"]["batch_size"]), False, f"{s.name} selection"):
+        tally = {"new": 0, "labelled": 0}
+
+        def emit(i: int, new: np.ndarray, picks: list, score: np.ndarray, labelled: np.ndarray) -> None:
+            """Write image i's cumulative mask and its entry in the selection list."""
+            mask = labelled | new
+            write_plane(masks, i, mask.astype(np.uint8))
+            tally["new"] += int(new.sum())
+            tally["labelled"] += int(mask.sum())
+            if mask.any():
+                entries.append({"id": ds.ids[i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),
+                                "picks": len(picks),
+                                "score": float(f"{float(np.mean([score[p] for p in picks])) if picks else 0.0:.9g}")})
+
+        pool_scores: dict[int, np.ndarray] = {}
+        pool_labelled: dict[int, np.ndarray] = {}
+        for idx, x, y in iterate_images(ds, int(cfg["features"]["batch_size"]), with_truth, f"{s.name} selection"):
             h, w = x.shape[-2:]  # a batch holds images of one size
             heads = model(rt.inputs(x), with_aux=with_aux)
             prob = F.softmax(upsample(heads["logits"], (h, w)), 1).cpu().numpy()
@@ -141,17 +180,22 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
             for j, i in enumerate(idx):
                 budget = int(budgets[i])
                 labelled = plane(prev, i).astype(bool) if prev is not None else np.zeros((h, w), bool)
+                if pooled:   # pass 1 of a pool-wide selection: every image's score map first
+                    pool_scores[i] = mcu_score(prob[j], prob_aux[j], cfg=cfg)
+                    pool_labelled[i] = labelled
+                    continue
                 rng = np.random.default_rng([int(cfg["seed"]), 13, i])
+                truth = {"truth": (y[j].numpy(), share)} if with_truth else {}
                 new, picks, score = pick(prob[j], None if prob_aux is None else prob_aux[j], budget, labelled,
-                                         cfg=cfg, options=s.options, rng=rng)
-                mask = labelled | new
-                write_plane(masks, i, mask.astype(np.uint8))
-                total_new += int(new.sum())
-                total_labelled += int(mask.sum())
-                if mask.any():
-                    entries.append({"id": ds.ids[i], "pixels": int(mask.sum()), "new_pixels": int(new.sum()),
-                                    "picks": len(picks),
-                                    "score": float(f"{float(np.mean([score[p] for p in picks])) if picks else 0.0:.9g}")})
+                                         cfg=cfg, options=s.options, rng=rng, **truth)
+                emit(i, new, picks, score, labelled)
+        if pooled:   # pass 2: one annealed threshold over the pool (ADA-MCU Sec. IV.C, Algorithm 1)
+            order = range(len(ds))
+            news = mcu_pool_picks([pool_scores[i] for i in order], budgets, [pool_labelled[i] for i in order],
+                                  cfg=cfg, rng=np.random.default_rng([int(cfg["seed"]), 13]))
+            for i, new in zip(order, news):
+                emit(i, new, [tuple(p) for p in np.argwhere(new)], pool_scores[i], pool_labelled[i])
+        total_new, total_labelled = tally["new"], tally["labelled"]
         if total_new == 0:   # raised here, the masks file is not written either
             if budgets.max() < square:
                 least = percent_for(square, int(area.max()))
@@ -159,7 +203,7 @@ def run_region_selection(cfg: dict, *, strategy: str, checkpoint: str, target: s
                        f"use a chain <budget> of at least {least * rounds:g} ({least:g}% per round x {rounds} "
                        f"round{'s' * (rounds > 1)})")
             elif "k" in s.options:
-                why = ("every candidate centre is labelled or within 2k of an earlier pick; lower "
+                why = ("every candidate centre is labelled or within the blocking radius of an earlier pick; lower "
                        f"ripu.{s.options['k']}, multi_round.rounds or the budget")
             else:
                 why = f"no image has a free pixel left; lower {CHAIN_BUDGET}"

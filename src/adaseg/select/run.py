@@ -32,6 +32,7 @@ class ScoringInputs:
     source_anchors: int          # mada.source_anchors
     target_anchors: int          # mada.target_anchors
     block_size: int | None       # diversity.block_size
+    kmeans: str = "official"     # mada.kmeans (src/adaseg/select/anchors.py)
     source_features: str | None = None
     target_features: str | None = None
 
@@ -66,6 +67,7 @@ def strategy_scores(name: str, cfg: dict, ids: list[str], n_needed: int,
                            source_anchors=int(cfg["mada"]["source_anchors"]),
                            target_anchors=int(cfg["mada"]["target_anchors"]),
                            block_size=(cfg.get("diversity") or {}).get("block_size"),
+                           kmeans=cfg["mada"].get("kmeans", "official"),
                            source_features=source_features, target_features=target_features)
     return s.scorer()(inputs)
 
@@ -99,4 +101,5 @@ def run_selection(cfg: dict, *, strategy: str, target: str, budget_percent: floa
 def fit_target_anchors(cfg: dict, features: str, out: str | Path) -> None:
     """Initial target anchors of MADA stage 2: k-means on the target features of the stage-1 model."""
     _, vec = read_features(features)
-    save_npz(out, anchors=fit_anchors(vec, int(cfg["mada"]["target_anchors"]), int(cfg["seed"]), copy=False))
+    save_npz(out, anchors=fit_anchors(vec, int(cfg["mada"]["target_anchors"]), int(cfg["seed"]), copy=False,
+                                      kmeans=cfg["mada"].get("kmeans", "official")))

@@ -1,6 +1,9 @@
-"""ADA-MCU training losses (Sec. III.C-D, eqs. 7-11, Algorithm 1): the dynamic category correlation
-matrix (DCCM) and the pixel-to-pixel (p2p) / centre-to-centre (c2c) InfoNCE losses of the
-multi-level contrastive units (intra-image, cross-image, cross-domain), as pure torch functions.
+"""ADA-MCU training losses (Sec. III.C-D, eqs. 5, 7-11, Algorithm 1): the dynamic category correlation
+matrix (DCCM), the pixel-to-pixel (p2p) / centre-to-centre (c2c) InfoNCE losses of the
+multi-level contrastive units (intra-image, cross-image, cross-domain), the sampled soft
+pseudo-labels of the low-uncertainty group (Alg. 1 l.12, eq. 5), and the features of labelled
+pixels at their own (label) resolution, read by bilinear interpolation of the stride-4 feature map
+(`point_features`, `sample_points`, `class_centers_at`), as pure torch functions.
 
 Where the paper is silent, the choices made here are stated in the docstrings (W scale, self pairs,
 rows of absent classes, how terms are averaged).
@@ -132,15 +135,139 @@ def sample_pixels(feats: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
     B, D = feats.shape[:2]
     flat_f = feats.reshape(B, D, -1)
     flat_y = labels.reshape(B, -1)
+    out = []
+    for b, idx in enumerate(_sample_indices(labels, mask, max_per_image, generator, ignore)):
+        out.append((flat_f[b][:, idx].t(), flat_y[b][idx].long()))
+    return out
+
+
+def _sample_indices(labels: torch.Tensor, mask: torch.Tensor, max_per_image: int | None,
+                    generator: torch.Generator | None, ignore: int = 255) -> list[torch.Tensor]:
+    """Per image, the flat indices of at most max_per_image (None: all) valid pixels (mask True,
+    label != ignore), a seeded uniform draw without replacement (CPU permutation)."""
+    B = labels.shape[0]
+    flat_y = labels.reshape(B, -1)
     valid = mask.reshape(B, -1).bool() & (flat_y != ignore)
     out = []
     for b in range(B):
         idx = torch.nonzero(valid[b]).view(-1)
-        if idx.numel() > max_per_image:
+        if max_per_image is not None and idx.numel() > max_per_image:
             perm = torch.randperm(idx.numel(), generator=generator)[:max_per_image]
             idx = idx[perm.to(idx.device)]
-        out.append((flat_f[b][:, idx].t(), flat_y[b][idx].long()))
+        out.append(idx)
     return out
+
+
+def _feature_coords(ys: torch.Tensor, xs: torch.Tensor, size, feat_size) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions in the feature map (h, w) of pixels (ys, xs) of a map of `size` (H, W), with the
+    convention of bilinear upsampling without aligned corners (models.upsample): the centre of
+    pixel j sits at (j + 0.5) w / W - 0.5 feature cells."""
+    (H, W), (h, w) = size, feat_size
+    fy = (ys.to(torch.float64) + 0.5) * (h / H) - 0.5
+    fx = (xs.to(torch.float64) + 0.5) * (w / W) - 0.5
+    return fy, fx
+
+
+def point_features(feats: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, size) -> torch.Tensor:
+    """Features (N, D) of the pixels (ys, xs) (integer or fractional rows and columns of a map of
+    `size` (H, W), e.g. the label map) read from the lower-resolution feature map feats (D, h, w) by
+    bilinear interpolation (`torch.nn.functional.grid_sample`, border padding): the value
+    `models.upsample(feats, size)` has at those pixels, without upsampling the whole map.
+    Differentiable in feats. This is how labelled pixels reach the contrastive units at the
+    resolution they were labelled at (mcu.label_resolution: full) instead of surviving a nearest
+    downsampling of the label map to stride 4."""
+    D, h, w = feats.shape
+    H, W = size
+    fy, fx = _feature_coords(ys, xs, size, (h, w))
+    # normalised grid coordinates (align_corners=False): -1 and 1 are the outer edges of the map
+    gy = ((fy + 0.5) * 2.0 / h - 1.0).to(feats.dtype)
+    gx = ((fx + 0.5) * 2.0 / w - 1.0).to(feats.dtype)
+    grid = torch.stack([gx, gy], -1).view(1, 1, -1, 2).to(feats.device)
+    out = F.grid_sample(feats[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out[0, :, 0].t()
+
+
+def bilinear_weights(ys: torch.Tensor, xs: torch.Tensor, size, feat_size) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 4 feature cells (flat indices (N, 4) into h * w) and weights (N, 4) that `point_features`
+    interpolates for each pixel (ys, xs) of a map of `size` (positions clamped to the map, as the
+    border padding)."""
+    h, w = feat_size
+    fy, fx = _feature_coords(ys, xs, size, feat_size)
+    fy, fx = fy.clamp(0, h - 1), fx.clamp(0, w - 1)
+    y0, x0 = fy.floor().long(), fx.floor().long()
+    y1, x1 = (y0 + 1).clamp(max=h - 1), (x0 + 1).clamp(max=w - 1)
+    wy, wx = fy - y0, fx - x0
+    idx = torch.stack([y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1], 1)
+    wts = torch.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx], 1)
+    return idx, wts
+
+
+def sample_points(feats: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, max_per_image: int,
+                  generator: torch.Generator | None = None, *, ignore: int = 255):
+    """`sample_pixels` with labels and mask at their own resolution (B, H, W) and feats at a lower
+    one (B, D, h, w): the same seeded draw of pixels (the same generator gives the pixels
+    `sample_pixels` would draw on maps of that size), whose features are read by bilinear
+    interpolation at the pixels' positions (`point_features`). Returns [(feats (n, D), labels (n,))]."""
+    B, H, W = labels.shape
+    flat_y = labels.reshape(B, -1)
+    out = []
+    for b, idx in enumerate(_sample_indices(labels, mask, max_per_image, generator, ignore)):
+        ys, xs = idx // W, idx % W
+        out.append((point_features(feats[b], ys, xs, (H, W)), flat_y[b][idx].long()))
+    return out
+
+
+def class_centers_at(feats: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                     num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`class_centers` of one image over the pixels of a label-resolution map (labels, mask (H, W))
+    whose features are the bilinear interpolation of feats (D, h, w) at each pixel: the mean of
+    `point_features` over each class's pixels, computed without materialising them (the bilinear
+    weights of the class's pixels are summed per feature cell first; the mean is linear).
+    Returns centres (C, D) (absent classes 0) and present (C,) bool. Differentiable in feats."""
+    D, h, w = feats.shape
+    H, W = labels.shape
+    lab = labels.reshape(-1).long()
+    keep = mask.reshape(-1).bool() & (lab >= 0) & (lab < num_classes)
+    idx = torch.nonzero(keep).view(-1)
+    y = lab[idx]
+    cells, wts = bilinear_weights(idx // W, idx % W, (H, W), (h, w))
+    splat = torch.zeros(num_classes * h * w, dtype=torch.float64, device=feats.device)
+    splat.index_add_(0, (y.view(-1, 1) * (h * w) + cells.to(y.device)).view(-1), wts.to(splat.device).view(-1))
+    splat = splat.view(num_classes, h * w).to(feats.dtype)
+    counts = torch.bincount(y, minlength=num_classes)[:num_classes].to(feats.dtype)
+    sums = splat @ feats.reshape(D, h * w).t()
+    return sums / counts.clamp(min=1.0).view(-1, 1), counts > 0  # Sec. III.B.1 category centres
+
+
+def sample_group(mask: torch.Tensor, counts, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A seeded uniform subsample of each image's True pixels: mask (B, H, W) bool, counts (B,)
+    how many per image (min(count, available); None: all of them). Returns a (B, H, W) bool mask.
+    Alg. 1 l.12: M_e/2 pixels sampled from G_l (adaptive sampling, Sec. III.B.2)."""
+    B = mask.shape[0]
+    flat = mask.reshape(B, -1).bool()
+    out = torch.zeros_like(flat)
+    for b in range(B):
+        idx = torch.nonzero(flat[b]).view(-1)
+        if counts is not None:
+            n = max(int(counts[b]), 0)
+            if idx.numel() > n:
+                idx = idx[torch.randperm(idx.numel(), generator=generator)[:n].to(idx.device)]
+        out[b, idx] = True
+    return out.view_as(mask)
+
+
+def soft_pseudo_label_loss(logits: torch.Tensor, chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 5 with soft targets: at the chosen pixels (chosen (B, H, W) bool, logits (B, C, H, W)),
+    CE(p, y~) with y~ = softmax(p) detached (a pseudo-label: no gradient through the target),
+    i.e. -sum_c y~_c log p_c, averaged over the chosen pixels (eq. 5 sums; the mean keeps
+    `mcu.pseudo_weight` independent of the count). Returns (loss, targets (N, C)) in the order of
+    `chosen.nonzero()`; a graph-connected 0 when no pixel is chosen."""
+    z = logits.movedim(1, -1)[chosen]                 # (N, C)
+    if z.shape[0] == 0:
+        return logits.sum() * 0.0, z.detach()
+    target = F.softmax(z.detach().float(), 1)         # eq. 5: y~ = softmax(p)
+    loss = -(target * F.log_softmax(z.float(), 1)).sum(1).mean()
+    return loss, target
 
 
 def multi_level_contrastive_loss(src: dict, tgt: dict, temperature: float, *, W: torch.Tensor | None = None,
