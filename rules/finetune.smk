@@ -19,7 +19,7 @@ rule finetune:
         semi=semi_flags,
         oracle=oracle_flags,
         variant=lambda wc: variant_flag(wc.strategy, wc.objective),
-        cfg=lambda wc: sections("train", "finetune", *objective(wc.objective).config,
+        cfg=lambda wc: sections("train", "finetune", "multi_round", *objective(wc.objective).config,
                                 datasets=[wc.source, TARGET]) + variant_overrides(wc.strategy, wc.objective),
     threads: config["threads"]
     resources:

@@ -39,7 +39,7 @@ def test_seeds_expand_runs_and_share_the_warmup():
     # region and pixel rows: the random selection of their own unit, budget, round, rounds and objective
     assert refs["ripu_ra_2p2"][0] == (3, "eval/finetune/s3/random_squares/2.2/ripu/round5of5.json")
     assert refs["ripu_pa"][0] == (3, "eval/finetune/s3/random_pixels_pa/5/ripu/round5of5.json")
-    assert refs["d2ada"][0] == (3, "eval/finetune/s3/random_superpixels/5/stage1/round5of5.json")
+    assert refs["d2ada"][0] == (3, "eval/finetune/s3/random_superpixels/5/d2ada/round5of5.json")
     assert refs["mcu"][0] == (3, "eval/finetune/s3/random_pixels/5/mcu/round5of5.json")
     # the random rows of the other units are compared with random images at their budget
     assert refs["random_squares_2p2"][0] == (3, "eval/finetune/s3/random/2.2/stage1/round1of1.json")
@@ -56,7 +56,7 @@ def test_every_row_names_its_random_reference():
     labels = TABLES["table1_gta"].reference_labels(scale)
     assert labels["ripu_ra"] == "random 3x3 squares, 5%, round 2 of 2, ripu"
     assert labels["ripu_pa"] == "random pixels, ripu.pa_pixels_per_image px per image, round 2 of 2, ripu"
-    assert labels["d2ada"] == "random superpixels, 5%, round 2 of 2, stage 1"
+    assert labels["d2ada"] == "random superpixels, 5%, round 2 of 2, d2ada"
     assert labels["mada_full"] == labels["random"] == "random images, 5%, stage 1"
     assert set(labels) == {r.key for r in TABLES["table1_gta"].rows_at(scale) if r.run}
     oracles = TABLES["table_oracles_gta"].references(scale)
@@ -178,3 +178,34 @@ def test_a_new_strategy_is_one_entry_and_one_function(tiny_workspace, tmp_path):
     lowest = [ids[i] for i in entropy.argsort(kind="stable")[:len(sel["selected"])]]
     assert sel["strategy"] == "confident_first" and [e["id"] for e in sel["selected"]] == lowest
     shutil.rmtree(work / "results/gta5/finetune/s0/confident_first", ignore_errors=True)
+
+
+def test_objectives_carry_their_official_training_protocol():
+    """Each objective's batch-norm mode, schedule and round shares as its official code runs it:
+    MADA and MADAv2 forward every stream part on its own, RIPU and D2ADA freeze batch norm, ADA-MCU
+    (no official code) forwards one joint batch; D2ADA restarts the schedule every round, RIPU
+    gives its rounds the shares of its selection iterations."""
+    from adaseg.train.common import ROUND_SHARES
+    from adaseg.train.finetune import BN_MODES, SCHEDULES
+    from adaseg.train.mada import stage1_step
+
+    assert {n: o.bn for n, o in OBJECTIVES.items()} == {
+        "stage1": "per_domain", "stage2": "per_domain", "madav2": "per_domain", "ripu": "frozen", "mcu": "joint",
+        "d2ada": "frozen"}
+    assert all(o.bn in BN_MODES and o.round_shares in ROUND_SHARES and o.schedule in (None, *SCHEDULES)
+               for o in OBJECTIVES.values())
+    assert {n for n, o in OBJECTIVES.items() if o.schedule} == {"d2ada"} and objective("d2ada").schedule == "restart"
+    assert {n for n, o in OBJECTIVES.items() if o.round_shares != "equal"} == {"ripu"}
+    assert objective("ripu").round_shares == "ripu"
+    d2ada = objective("d2ada")
+    assert d2ada.section == "stage1" and d2ada.step_builder() is stage1_step and d2ada.config == ()
+    assert "D2ADA" in d2ada.description and not d2ada.starts_from and not d2ada.image_level_only
+
+
+def test_the_cli_offers_the_d2ada_objective():
+    from adaseg.cli import build_parser
+
+    args = build_parser().parse_args(["finetune", "--config", "c.yaml", "--objective", "d2ada", "--init", "i.pt",
+                                      "--selection", "s.json", "--source", "gta5", "--target", "cityscapes",
+                                      "--out", "o.pt", "--round", "2", "--rounds", "5"])
+    assert args.objective == "d2ada" and (args.round, args.rounds) == (2, 5)

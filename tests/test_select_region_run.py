@@ -3,6 +3,7 @@ import copy
 import logging
 
 import h5py
+import pytest
 import numpy as np
 
 from conftest import AREA, N_IMG, proxy_ids, run_region, write_masks
@@ -87,3 +88,22 @@ def test_ripu_pa_rounds_never_overlap_through_the_runner(region_cfg, checkpoint,
     k = region_cfg["ripu"]["k_pa"]
     for i in range(N_IMG):
         assert not (new[i] & blocked_by_earlier_rounds(first[i], k, "PA")).any()
+
+
+def test_oracles_and_random_units_through_the_runner(region_cfg, checkpoint, tmp_path):
+    """Random squares and the square oracle take the same unit (RIPU RA's squares, count and
+    blocking) at the same budget, in other places; an oracle refuses a pool without label files."""
+    from adaseg.errors import InputFileError
+
+    rnd = run_region(region_cfg, checkpoint, tmp_path / "r", "random_squares", 5.0)
+    orc = run_region(region_cfg, checkpoint, tmp_path / "o", "oracle_squares", 5.0)
+    bal = run_region(region_cfg, checkpoint, tmp_path / "b", "oracle_squares_balanced", 5.0)
+    assert rnd["budget_pixels"] == orc["budget_pixels"] == bal["budget_pixels"]
+    assert [e["picks"] for e in rnd["selected"]] == [e["picks"] for e in orc["selected"]]   # squares per image
+    assert not (_masks(tmp_path / "r" / "masks_out.h5") == _masks(tmp_path / "o" / "masks_out.h5")).all()
+    px = run_region(region_cfg, checkpoint, tmp_path / "p", "random_pixels", 5.0)
+    assert px["pixels_labelled"] == px["budget_pixels"]
+    cfg = copy.deepcopy(region_cfg)
+    cfg["datasets"]["cityscapes"]["labels"] = "none"
+    with pytest.raises(InputFileError, match="oracle_squares is an oracle.*labels: none"):
+        run_region(cfg, checkpoint, tmp_path / "n", "oracle_squares", 5.0)

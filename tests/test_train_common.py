@@ -77,3 +77,34 @@ def test_training_curve_rows_offset_and_resume_state(tmp_path):
     assert path.name == "round2of2.curve.csv"
     resumed.write(path)
     assert path.read_text() == "iteration,lr,ce_src,ce_act\n11,0.5,1.5,\n12,0.25,1.25,2\n"
+
+
+def test_ripu_round_shares_follow_the_official_selection_iterations():
+    """round_iterations: RIPU selects at 10k, 12k, 14k, 16k, 18k of 40k (BIT-DA/RIPU
+    configs/gtav/deeplabv2_r101_RA.yaml:16-25); what precedes the first pick is the warm-up's, so the
+    chain's iterations are spread as (p_{r+1} - p_r) / (1 - p_1) = 0.05 / 0.75 = 2/30 for rounds 1-4
+    and 0.55 / 0.75 = 22/30 for round 5. By hand for 3000 iterations: 200, 200, 200, 200, 2200."""
+    from fractions import Fraction
+
+    from adaseg.train.common import ripu_picks, round_iterations
+
+    assert ripu_picks(5) == [Fraction(1, 4), Fraction(3, 10), Fraction(7, 20), Fraction(2, 5), Fraction(9, 20)]
+    assert [round_iterations(3000, r, 5, "ripu") for r in range(1, 6)] == [
+        (0, 200, 3000), (200, 200, 3000), (400, 200, 3000), (600, 200, 3000), (800, 2200, 3000)]
+    # R = 2: picks at 0.25 and 0.45; shares 0.2 / 0.75 = 8/30 and 0.55 / 0.75 = 22/30 of 150 = 40 and 110
+    assert ripu_picks(2) == [Fraction(1, 4), Fraction(9, 20)]
+    assert [round_iterations(150, r, 2, "ripu") for r in (1, 2)] == [(0, 40, 150), (40, 110, 150)]
+    # the proxy's 100 iterations: 100 x 8/30 = 26.7 -> 27, then 73
+    assert [round_iterations(100, r, 2, "ripu") for r in (1, 2)] == [(0, 27, 100), (27, 73, 100)]
+    # R = 1: one pick at 0, the whole schedule
+    assert ripu_picks(1) == [0] and round_iterations(100, 1, 1, "ripu") == (0, 100, 100)
+    # equal: max(1, total // R) each, as before
+    assert [round_iterations(100, r, 3, "equal") for r in (1, 2, 3)] == [(0, 33, 99), (33, 33, 99), (66, 33, 99)]
+    # every round trains at least one iteration; the rounds tile the schedule
+    parts = [round_iterations(3, r, 5, "ripu") for r in range(1, 6)]
+    assert all(n >= 1 for _, n, _ in parts)
+    assert all(a[0] + a[1] == b[0] for a, b in zip(parts, parts[1:])) and parts[-1][0] + parts[-1][1] == parts[-1][2]
+    with pytest.raises(ValueError, match="round shares"):
+        round_iterations(100, 1, 2, "thirds")
+    with pytest.raises(ValueError, match="outside"):
+        round_iterations(100, 3, 2, "ripu")

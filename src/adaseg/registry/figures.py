@@ -88,7 +88,7 @@ def _class_frequency(s: Scale):
     return [("masks:RIPU RA 2.2%", _masks("ripu_ra", "ripu", "2.2", s)),
             (f"masks:RIPU RA {s.budget}%", _masks("ripu_ra", "ripu", s.budget, s)),
             (f"masks:ADA-MCU {s.budget}%", _masks("mcu", "mcu", s.budget, s)),
-            (f"masks:D2ADA {s.budget}%", _masks("d2ada", "stage1", s.budget, s)),
+            (f"masks:D2ADA {s.budget}%", _masks("d2ada", "d2ada", s.budget, s)),
             (f"selection:MADA {s.budget}% (images)", f"{_select(run_path('mada', s.budget))}/selection.json")]
 
 
@@ -145,7 +145,7 @@ _FIGURES = [
                    ("RIPU PA", _last_round("ripu_pa", "ripu")))),
     Figure("d2ada_fig4", "qualitative", "D2ADA Fig. 4: predictions on target val images",
            _models(_ADAPTSEG, ("AADA", lambda s: run_path("aada", s.budget)),
-                   ("D2ADA", _last_round("d2ada", "stage1")))),
+                   ("D2ADA", _last_round("d2ada", "d2ada")))),
     Figure("training_curves", "training", "Training curves: every loss (moving average over 10 iterations) and the "
            "learning rate per iteration of the headline table's training stages (first seed)", _training_curves,
            xlabel="iteration"),

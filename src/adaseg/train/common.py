@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -50,6 +51,49 @@ def make_sgd(model, lr: float, head_lr_mult: float, momentum: float, weight_deca
 def set_poly(optimizer: torch.optim.Optimizer, it: int, max_it: int, power: float) -> None:
     for g in optimizer.param_groups:
         g["lr"] = poly_lr(g["base_lr"], it, max_it, power)
+
+
+ROUND_SHARES = ("equal", "ripu")
+
+
+def ripu_picks(rounds: int) -> list[Fraction]:
+    """The fractions of RIPU's training run at which its `rounds` selections happen: 10k, 12k, 14k,
+    16k, 18k of 40k for 5 rounds (BIT-DA/RIPU configs/gtav/deeplabv2_r101_RA.yaml:16-25,
+    train.py:184-200), i.e. p_r = 1/4 + 1/5 (r - 1) / (R - 1), the first at 0.25 and the last at
+    0.45 of training for any R; [0] for one round (one selection, then the whole run)."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, not {rounds}")
+    if rounds == 1:
+        return [Fraction(0)]
+    return [Fraction(1, 4) + Fraction(1, 5) * Fraction(r - 1, rounds - 1) for r in range(1, rounds + 1)]
+
+
+def round_iterations(total: int, r: int, rounds: int, rule: str = "equal") -> tuple[int, int, int]:
+    """(offset, iterations, schedule_total) of round r of a chain of `rounds` that splits one poly
+    schedule of `total` iterations: round r trains iterations [offset, offset + iterations) of a
+    schedule of length schedule_total.
+
+    equal: every round n = max(1, total // rounds) iterations, offset (r - 1) n, schedule R n.
+    ripu: the shares RIPU's one run gives its rounds. With the picks p_1 < ... < p_R of ripu_picks
+    and p_{R+1} = 1, round r trains from p_r to p_{r+1} of RIPU's run; what precedes p_1 is the
+    warm-up's training, so the chain's `total` iterations are spread as (p_{r+1} - p_r) / (1 - p_1):
+    round r ends at b_{r+1} = round(total (p_{r+1} - p_1) / (1 - p_1)) (b_1 = 0; each round at least
+    one iteration) and the schedule is b_{R+1} = total long. R = 5: p = 0.25, 0.30, 0.35, 0.40, 0.45,
+    shares 2/30, 2/30, 2/30, 2/30, 22/30 (0.05 / 0.75 and 0.55 / 0.75); R = 2: p = 0.25, 0.45,
+    shares 8/30, 22/30; R = 1: the whole schedule."""
+    if not 1 <= r <= rounds:
+        raise ValueError(f"round {r} is outside 1..{rounds}")
+    if rule == "equal":
+        n = max(1, int(total) // rounds)
+        return (r - 1) * n, n, rounds * n
+    if rule != "ripu":
+        raise ValueError(f"round shares must be one of {ROUND_SHARES}, not {rule!r}")
+    p = ripu_picks(rounds) + [Fraction(1)]
+    bounds = [0]
+    for k in range(1, rounds + 1):
+        b = round(int(total) * (p[k] - p[0]) / (1 - p[0]))
+        bounds.append(max(int(b), bounds[-1] + 1))
+    return bounds[r - 1], bounds[r] - bounds[r - 1], bounds[-1]
 
 
 def _transient(obj) -> bool:

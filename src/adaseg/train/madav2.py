@@ -39,6 +39,7 @@ from scipy import ndimage
 
 from ..data.labels import IGNORE, LABEL_SPACES
 from ..data.loader import BatchStream
+from ..features import effective_min_pixels
 from ..io import open_h5, read_ids
 from ..models import upsample
 from .common import gather_rows, seg_ce
