@@ -10,6 +10,8 @@ from adaseg.gpu_slots import visible_gpus
 from adaseg.registry import FIGURES, OBJECTIVES, TABLES, Scale, figure, objective, split_run, strategies_run_by, strategy, table
 from adaseg.registry.runs import WARMUP, WARMUP_KINDS, run_path, seed_of
 from adaseg.registry.strategies import SHARED_SELECTIONS
+from adaseg.registry.tables import MAIN_TABLE
+from adaseg.report.regime import REGIME_ROWS
 
 R = config["results"]
 TARGET = config["target"]
@@ -347,6 +349,18 @@ def table_flags(wildcards):
     rows, refs = table_evaluations(wildcards.table)
     return " ".join(f"--{flag} {shlex.quote(f'{k}@{s}={path}')}" for flag, runs in (("row", rows), ("reference", refs))
                     for k, v in runs.items() for s, path in v)
+
+
+def regime_rows(source="gta5"):
+    """row key -> [(seed, evaluation file)] of the regime rows."""
+    rows = {}
+    for name in (MAIN_TABLE, "table_oracles_gta"):
+        rows.update({k: v for k, v in table(name).evaluations(SCALE).items() if k in REGIME_ROWS})
+    return {k: [(s, f"{R}/{source}/{p}") for s, p in v] for k, v in rows.items()}
+
+
+def regime_dumps(source="gta5"):
+    return {s: f"{R}/{source}/features/{init_model(s)}/target.h5" for s in SEEDS}
 
 
 def table_title(name):

@@ -4,7 +4,6 @@
 import sys
 
 from adaseg.registry.tables import MAIN_TABLE
-from adaseg.report.regime import REGIME_ROWS
 
 TABLE_FILES = ["csv", "md", "tex", "html", "metrics.json", "miou.csv"]
 
@@ -52,18 +51,6 @@ for _name in TABLES:
 # R1-R5: whether the benchmark is in the papers' regime (src/adaseg/report/regime.py), from the
 # warm-up and fully supervised rows of the main table, the per-unit random and oracle rows of
 # table_oracles_gta and each seed's warm-up target dump: `snakemake --cores all proxy_regime`
-def regime_rows(source="gta5"):
-    """row key -> [(seed, evaluation file)] of the regime rows."""
-    rows = {}
-    for name in (MAIN_TABLE, "table_oracles_gta"):
-        rows.update({k: v for k, v in table(name).evaluations(SCALE).items() if k in REGIME_ROWS})
-    return {k: [(s, f"{R}/{source}/{p}") for s, p in v] for k, v in rows.items()}
-
-
-def regime_dumps(source="gta5"):
-    return {s: f"{R}/{source}/features/{init_model(s)}/target.h5" for s in SEEDS}
-
-
 rule proxy_regime:
     input:
         evals=lambda wc: sorted({p for v in regime_rows().values() for _, p in v}),

@@ -40,14 +40,17 @@ def _dilate(layer: nn.Sequential, dilation: int) -> None:
                 m.dilation, m.padding = (dilation, dilation), (dilation, dilation)
 
 
-def build_backbone(name: str, output_stride: int, imagenet_weights: str | None) -> nn.Module:
+def build_backbone(name: str, output_stride: int, imagenet_weights: str | None, width: int = 64) -> nn.Module:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
     if output_stride not in (8, 16, 32):
         raise ValueError("output_stride must be 8, 16 or 32")
     bottleneck = name in ("resnet50", "resnet101")
     replace = {8: [False, True, True], 16: [False, False, True], 32: [False, False, False]}[output_stride]
-    net = ResNet(name, replace) if bottleneck else ResNet(name)
+    net = ResNet(name, replace, width) if bottleneck else ResNet(name, width=width)
+    if imagenet_weights and width != 64:
+        raise ValueError(f"model.imagenet_weights are for the torchvision {name} (model.width 64), not width {width}: "
+                         "drop the weights or set model.width: 64")
     if imagenet_weights:
         path = Path(imagenet_weights)
         if not path.is_file():
@@ -83,17 +86,18 @@ class ASPP(nn.Module):
 class DeepLabV3Plus(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "resnet101", output_stride: int = 16,
                  aspp_channels: int = 256, decoder_channels: int = 256, low_level_channels: int = 48,
-                 aux_head: bool = True, imagenet_weights: str | None = None):
+                 aux_head: bool = True, imagenet_weights: str | None = None, width: int = 64):
         super().__init__()
         self.num_classes = num_classes
-        self.backbone = build_backbone(backbone, output_stride, imagenet_weights)
+        self.backbone = build_backbone(backbone, output_stride, imagenet_weights, width)
         rates = (6, 12, 18) if output_stride >= 16 else (12, 24, 36)
-        self.aspp = ASPP(BACKBONES[backbone], aspp_channels, rates)
-        self.low_level = _conv_bn_relu(LOW_LEVEL[backbone], low_level_channels, 1)
+        scale = lambda c: c * width // 64   # backbone channels at this width
+        self.aspp = ASPP(scale(BACKBONES[backbone]), aspp_channels, rates)
+        self.low_level = _conv_bn_relu(scale(LOW_LEVEL[backbone]), low_level_channels, 1)
         self.decoder = nn.Sequential(_conv_bn_relu(aspp_channels + low_level_channels, decoder_channels, 3),
                                      _conv_bn_relu(decoder_channels, decoder_channels, 3))
         self.classifier = nn.Conv2d(decoder_channels, num_classes, 1)
-        self.aux = nn.Sequential(_conv_bn_relu(LAYER3[backbone], decoder_channels, 3),
+        self.aux = nn.Sequential(_conv_bn_relu(scale(LAYER3[backbone]), decoder_channels, 3),
                                  nn.Conv2d(decoder_channels, num_classes, 1)) if aux_head else None
         self.feature_dim = decoder_channels
         self.autocast_dtype: torch.dtype | None = None
@@ -150,4 +154,5 @@ def build_model(model_cfg: dict, num_classes: int) -> DeepLabV3Plus:
         low_level_channels=model_cfg.get("low_level_channels", 48),
         aux_head=model_cfg.get("aux_head", True),
         imagenet_weights=model_cfg.get("imagenet_weights"),
+        width=int(model_cfg.get("width", 64)),
     )

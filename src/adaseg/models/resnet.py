@@ -73,21 +73,23 @@ class ResNet(nn.Module):
     """torchvision's ResNet with the same modules in the same construction order (so the same
     random draws), including the ImageNet classifier `fc` (the caller deletes it)."""
 
-    def __init__(self, name: str, replace_stride_with_dilation=(False, False, False)):
+    def __init__(self, name: str, replace_stride_with_dilation=(False, False, False), width: int = 64):
+        """`width`: the channels of the stem and layer1 (torchvision: 64); layers 2-4 have 2x, 4x
+        and 8x as many. A narrower network (the proxy's) costs about (width / 64)^2 of the FLOPs."""
         super().__init__()
         kind, layers = LAYERS[name]
         block = BasicBlock if kind == "basic" else Bottleneck
-        self.inplanes, self.dilation = 64, 1
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.inplanes, self.dilation = width, 1
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], 2, replace_stride_with_dilation[0])
-        self.layer3 = self._make_layer(block, 256, layers[2], 2, replace_stride_with_dilation[1])
-        self.layer4 = self._make_layer(block, 512, layers[3], 2, replace_stride_with_dilation[2])
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, 2 * width, layers[1], 2, replace_stride_with_dilation[0])
+        self.layer3 = self._make_layer(block, 4 * width, layers[2], 2, replace_stride_with_dilation[1])
+        self.layer4 = self._make_layer(block, 8 * width, layers[3], 2, replace_stride_with_dilation[2])
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512 * block.expansion, 1000)
+        self.fc = nn.Linear(8 * width * block.expansion, 1000)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
