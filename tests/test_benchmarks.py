@@ -30,3 +30,14 @@ def test_train_throughput_cpu_command_of_the_readme(tmp_path):
     for precision in ("fp32", "bf16"):
         steps = res["runs"][precision]
         assert steps["model_only"]["images_per_second"] > 0 and steps["whole_step"]["whole_over_model"] > 0
+
+
+def test_proxy_step_benchmark_writes_a_ratio(tmp_path):
+    """benchmarks/proxy_step.py times config.yaml's model and a reference width side by side."""
+    out = tmp_path / "step.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "proxy_step.py"), "--steps", "1", "--warmup", "0",
+                          "--reference-width", "16", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    res = json.loads(out.read_text())
+    assert res["models"]["reference"]["model"]["width"] == 16
+    assert res["ratio_reference_over_proxy"] > 0 and res["models"]["proxy"]["gflop_per_step"] > 0

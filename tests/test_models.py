@@ -77,3 +77,23 @@ def test_autocast_forward_returns_fp32(precision):
     assert (out["logits"] - ref).abs().max() < 0.1 * ref.abs().max()
     with pytest.raises(ValueError, match="unknown precision"):
         model.set_precision("int8")
+
+
+def test_backbone_width_scales_every_stage_and_refuses_imagenet_weights(tmp_path):
+    import pytest
+    import torch
+
+    from adaseg.models import build_model
+    cfg = {"backbone": "resnet18", "output_stride": 16, "aspp_channels": 8, "decoder_channels": 8,
+           "low_level_channels": 8}
+    narrow, wide = build_model(dict(cfg, width=16), 19), build_model(cfg, 19)
+    assert narrow.backbone.conv1.out_channels == 16 and narrow.backbone.layer4[0].conv1.out_channels == 128
+    assert wide.backbone.conv1.out_channels == 64                       # the default: torchvision's ResNet
+    out = narrow(torch.randn(2, 3, 32, 64), with_aux=True)
+    assert out["logits"].shape == (2, 19, 8, 16) and out["aux"].shape[1] == 19
+    n = lambda m: sum(p.numel() for p in m.backbone.parameters())
+    assert n(narrow) < n(wide) / 10                                      # about (16/64)^2 of the weights
+    weights = tmp_path / "r18.pth"
+    torch.save({}, weights)
+    with pytest.raises(ValueError, match="model.width 64"):
+        build_model(dict(cfg, width=16, imagenet_weights=str(weights)), 19)

@@ -97,18 +97,20 @@ def test_three_seeds_give_means_stds_and_paired_intervals(tmp_path):
 
 
 def test_the_regime_of_a_main_table_by_hand(tmp_path):
-    """Warm-up 20, random 30, full 45 (one class 'road'): random recovers (30 - 20) / (45 - 20) = 40% and
-    full is 15 above random; the footnote and the metrics say so."""
+    """Warm-up 27, random 36, full 45 (one class 'road'): the warm-up is 0.6 of full, random recovers
+    (36 - 27) / (45 - 27) = 50% and full is 9 above random; the footnote and the metrics say so."""
     from adaseg.report.regime import regime
     from adaseg.report.tables import write_table
-    rows = {"adaptseg": write_eval(tmp_path / "w.json", 20.0), "random": write_eval(tmp_path / "r.json", 30.0),
+    rows = {"adaptseg": write_eval(tmp_path / "w.json", 27.0), "random": write_eval(tmp_path / "r.json", 36.0),
             "fully_supervised": write_eval(tmp_path / "f.json", 45.0)}
     df = write_table("table1_gta", rows, tmp_path / "t", SCALE)
     where = regime(df, ["road"])
-    assert where.recovered == pytest.approx(0.4) and where.full_above_random == pytest.approx(15.0)
-    assert where.classes_learnt == 1 and where.in_regime()
-    assert "recovers 40% of the gap" in (tmp_path / "t.md").read_text()
-    assert json.loads((tmp_path / "t.metrics.json").read_text())["regime"]["recovered"] == pytest.approx(0.4)
+    assert where.recovered == pytest.approx(0.5) and where.full_above_random == pytest.approx(9.0)
+    assert where.warmup_share == pytest.approx(0.6) and where.classes_learnt == 1 and where.in_regime()
+    assert "random images recover 50% of the gap" in (tmp_path / "t.md").read_text()
+    assert json.loads((tmp_path / "t.metrics.json").read_text())["regime"]["recovered"] == pytest.approx(0.5)
+    weak = write_table("table1_gta", dict(rows, adaptseg=write_eval(tmp_path / "w2.json", 15.0)), tmp_path / "t2", SCALE)
+    assert not regime(weak, ["road"]).in_regime()            # a warm-up at 0.33 of full supervision
     assert regime(df[df["row"] != "random"], ["road"]) is None
 
 

@@ -1,12 +1,12 @@
-"""Where a benchmark sits against the papers' regime, from the rows of a main table: how much of the
-gap from the AdaptSeg warm-up to full supervision random selection recovers, how far full
-supervision is above random, and how many classes full supervision learns at all.
+"""Where a benchmark sits against the papers' regime.
 
-In the papers (GTA5 -> Cityscapes, 5%): MADA Table 4 random 56.7 from a warm-up at 41.4 (MADA
-Table 1) to 69.3 fully supervised (MADA Table 3 M(u)), i.e. random recovers about half of the gap,
-and full supervision is 12.6 points above random with every class above 0. The proxy is calibrated to
-recover at most 60%, to leave full supervision at least 8 points above random, and to learn at least
-16 of 19 classes under full supervision (README "The proxy benchmark")."""
+`regime` (the footnote of every main table) reads the table's own rows: the AdaptSeg warm-up's share
+of full supervision (R1), how much of the gap from the warm-up to full supervision random images
+recover (R2) and how many classes full supervision learns (IoU >= 10, the second half of R4).
+`paper_regime` (target proxy_regime) checks all of R1-R5, including the per-unit random baselines
+and the oracles of table_oracles_gta. In the papers (GTA5 -> Cityscapes, 5%): MADA Table 3 warm-up
+42.5 and full supervision 69.3 (0.61); random images 56.7 (MADA Table 4), recovering 53% of the gap;
+every class learnt."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 ROWS = ("adaptseg", "random", "fully_supervised")
-TARGETS = {"recovered_at_most": 0.60, "full_above_random_at_least": 8.0, "classes_learnt_at_least": 16}
+TARGETS = {"warmup_share": (0.5, 0.7), "recovered": (0.35, 0.65), "classes_iou_10_of_19": 17}
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Regime:
     warmup: float
     random: float
     full: float
-    classes_learnt: int      # classes with IoU > 0 under full supervision (mean over seeds)
+    classes_learnt: int      # classes with IoU >= 10 under full supervision (mean over seeds)
     classes: int
 
     @property
@@ -34,22 +34,27 @@ class Regime:
         return (self.random - self.warmup) / gap if gap > 0 else None
 
     @property
+    def warmup_share(self) -> float | None:
+        return self.warmup / self.full if self.full > 0 else None
+
+    @property
     def full_above_random(self) -> float:
         return self.full - self.random
 
     def in_regime(self) -> bool:
-        return (self.recovered is not None and self.recovered <= TARGETS["recovered_at_most"]
-                and self.full_above_random >= TARGETS["full_above_random_at_least"]
-                and self.classes_learnt >= TARGETS["classes_learnt_at_least"] * self.classes / 19)
+        (w0, w1), (r0, r1) = TARGETS["warmup_share"], TARGETS["recovered"]
+        return (self.recovered is not None and self.warmup_share is not None and w0 <= self.warmup_share <= w1
+                and r0 <= self.recovered <= r1
+                and self.classes_learnt >= round(TARGETS["classes_iou_10_of_19"] * self.classes / 19))
 
     def sentence(self) -> str:
-        gap = (f"random selection recovers {self.recovered:.0%} of the gap" if self.recovered is not None
+        gap = (f"random images recover {self.recovered:.0%} of the gap" if self.recovered is not None
                else "there is no gap to recover")
-        return (f"Regime: {gap} from the AdaptSeg warm-up "
-                f"({self.warmup:.1f}) to full supervision ({self.full:.1f}); full supervision is "
-                f"{self.full_above_random:.1f} mIoU above random ({self.random:.1f}) and learns "
-                f"{self.classes_learnt} of {self.classes} classes (IoU > 0). Papers (MADA Tables 1, 3, 4): about 50%, "
-                "12.6 points, every class.")
+        share = f"{self.warmup_share:.2f}" if self.warmup_share is not None else "-"
+        return (f"Regime: the AdaptSeg warm-up ({self.warmup:.1f}) is {share} of full supervision ({self.full:.1f}; "
+                f"papers about 0.6, bound 0.5-0.7); {gap} (papers about 50%, bound 35-65%); full supervision is "
+                f"{self.full_above_random:.1f} mIoU above random ({self.random:.1f}) and reaches IoU >= 10 on "
+                f"{self.classes_learnt} of {self.classes} classes (bound 17 of 19). All of R1-R5: target proxy_regime.")
 
 
 def regime(df: pd.DataFrame, classes: list[str]) -> Regime | None:
@@ -60,7 +65,7 @@ def regime(df: pd.DataFrame, classes: list[str]) -> Regime | None:
         return None
     full = rep.loc["fully_supervised"]
     return Regime(float(rep.loc["adaptseg", "mIoU"]), float(rep.loc["random", "mIoU"]), float(full["mIoU"]),
-                  int(sum(pd.notna(full[c]) and float(full[c]) > 0 for c in classes)), len(classes))
+                  int(sum(pd.notna(full[c]) and float(full[c]) >= 10 for c in classes)), len(classes))
 
 
 # --- the papers' regime, checked on a benchmark (target proxy_regime) -------------------------------

@@ -261,7 +261,8 @@ def write_table(name: str, evals, prefix: str | Path, scale: Scale, references=N
                       if r[DELTA] == r[DELTA] and r[DELTA] is not None else {})}
         for _, r in rep.iterrows()}
     if where:   # the regime of the benchmark (adaseg.report.regime)
-        metrics["regime"] = {"recovered": where.recovered, "full_above_random": where.full_above_random,
+        metrics["regime"] = {"warmup_share": where.warmup_share, "recovered": where.recovered,
+                             "full_above_random": where.full_above_random,
                              "classes_learnt": where.classes_learnt}
     write_json(prefix.with_suffix(".metrics.json"), metrics)
     write_text(prefix.with_suffix(".miou.csv"), rep[["row", "mIoU", "mIoU std"]].rename(columns={"mIoU std": "mIoU_std"})
