@@ -108,3 +108,27 @@ def test_ripu_round_shares_follow_the_official_selection_iterations():
         round_iterations(100, 1, 2, "thirds")
     with pytest.raises(ValueError, match="outside"):
         round_iterations(100, 3, 2, "ripu")
+
+
+def test_a_non_finite_loss_stops_training_without_a_checkpoint(tmp_path):
+    """A loss that becomes NaN (a learning rate far too high, frozen batch norm from scratch) stops
+    the stage with one line naming the iteration and the fix; no checkpoint and no resume file."""
+    import pytest
+    import torch
+
+    from adaseg.errors import TrainingDivergedError
+    from adaseg.runtime import Runtime
+    from adaseg.train.common import Checkpointer, train_loop
+
+    w = torch.nn.Parameter(torch.ones(1))
+    opt = torch.optim.SGD([w], lr=0.5)
+    losses = iter([1.0, 2.0, float("nan")])
+
+    def step(it, b):
+        return {"ce": next(losses)}
+
+    out = tmp_path / "m.pt"
+    with pytest.raises(TrainingDivergedError, match=r"ce became nan at iteration 3 \(learning rates 0.5\).*lr"):
+        train_loop(step, 5, ckpt=Checkpointer(out, every=100), state={"optimizer": opt}, desc="warm-up test",
+                   streams={}, rt=Runtime(device=torch.device("cpu")))
+    assert not out.exists() and not list(tmp_path.glob("*.pt"))

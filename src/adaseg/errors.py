@@ -33,3 +33,8 @@ class CheckpointError(InputFileError):
 
 class BudgetError(AdasegError, ValueError):
     """A selection budget that cannot be met as asked (over the pool, more than is left, 0 units)."""
+
+
+class TrainingDivergedError(AdasegError):
+    """A training stage whose loss became NaN or infinite: no checkpoint is written (a model with
+    non-finite weights must never reach an evaluation or a table)."""

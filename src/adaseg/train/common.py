@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from ..data.labels import IGNORE
 from ..data.loader import BatchStream, step_loader
-from ..errors import CheckpointError
+from ..errors import CheckpointError, TrainingDivergedError
 from ..io import load_torch, save_torch, write_text
 from ..models import upsample
 from ..runtime import Runtime
@@ -297,6 +298,14 @@ def train_loop(step: Step, iterations: int, *, ckpt: Checkpointer, state: dict, 
                dynamic_ncols=True, disable=not rt.main)
     for it, b in bar:
         losses = step(it, b)
+        bad = sorted(k for k, v in losses.items() if not math.isfinite(v))
+        if bad:
+            lrs = ", ".join(f"{g['lr']:.3g}" for o in optimizers.values() for g in o.param_groups[:2])
+            raise TrainingDivergedError(
+                f"{desc}: the loss {', '.join(bad)} became {losses[bad[0]]} at iteration {it + schedule_offset + 1} "
+                f"(learning rates {lrs}); no checkpoint is written. Lower the stage's learning rate in the config "
+                "(warmup.lr / finetune.<stage>.lr), or, for a model trained from scratch, use batch norm in training "
+                "mode (finetune.bn: per_domain or joint instead of frozen)")
         curve.add(it, optimizers, losses)
         for k, v in losses.items():
             running[k] = 0.9 * running.get(k, v) + 0.1 * v
