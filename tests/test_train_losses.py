@@ -142,3 +142,26 @@ def test_acp_excluded_classes_are_never_pasted():
     label = torch.tensor([[0, 1, 2, 8], [10, 13, 13, 0]])
     for s in range(10):
         assert pick_paste_classes(label, w, 3, np.random.default_rng(s)) == [13]
+
+
+def test_ripu_local_consistency_on_class_boundaries_by_hand():
+    """The official boundary rule: 8-neighbour Laplacian of the label map (zero padding) non-zero,
+    ignored pixels out; the loss is the eq. 9 discrepancy averaged over those pixels only."""
+    import torch
+
+    from adaseg.train.losses import local_consistency_loss, semantic_boundary
+    lab = torch.zeros(1, 4, 4, dtype=torch.long)
+    lab[0, :, 2:] = 1                         # a vertical boundary between columns 1 and 2
+    lab[0, 0, 0] = 255
+    b = semantic_boundary(lab)[0]
+    # class 0 pixels next to class 1: column 1; class 1 pixels: columns 2 and 3 (the border, zero padding);
+    # (1, 0) touches the void pixel, which the official rule counts as another class; void itself is out
+    assert b[1:, 1].all() and b[:, 2].all() and b[:, 3].all() and b[1, 0] and not b[2:, 0].any() and not b[0, 0]
+    prob = torch.zeros(1, 2, 4, 4)
+    prob[:, 0] = 1.0
+    prob[0, :, 1, 1] = torch.tensor([0.0, 1.0])  # one odd pixel, inside class 0's area but on the boundary
+    everywhere = local_consistency_loss(prob)
+    on_boundary = local_consistency_loss(prob, lab)
+    assert everywhere > 0 and on_boundary > 0 and not torch.isclose(everywhere, on_boundary)
+    # a uniform prediction has no discrepancy anywhere
+    assert float(local_consistency_loss(torch.full((1, 2, 4, 4), 0.5), lab)) == 0.0

@@ -112,11 +112,30 @@ def copy_paste(x_dst: torch.Tensor, y_dst: torch.Tensor, x_src: torch.Tensor, y_
 # ---------------------------------------------------------------- RIPU (Sec. 3.4)
 
 
-def local_consistency_loss(prob: torch.Tensor) -> torch.Tensor:
-    """RIPU eq. 9: mean over pixels of || P(i,j) - mean of P over the 3x3 neighbourhood ||_1; at the
-    border the mean is over the neighbours inside the image (|N_1(i,j)|)."""
+def semantic_boundary(labels: torch.Tensor, ignore: int = 255) -> torch.Tensor:
+    """Where RIPU's official code applies the local-consistency loss (BIT-DA/RIPU
+    core/loss/local_consistent_loss.py:12-15, core/loss/boundary.py DetectSPBoundary): pixels of a
+    (B, H, W) label map whose 8-neighbour Laplacian (8 x centre - the 8 neighbours, zero padding) is
+    non-zero, i.e. class boundaries (and the image border for classes other than 0), labelled ones
+    only."""
+    x = labels.float()[:, None]
+    kernel = torch.full((1, 1, 3, 3), -1.0, device=labels.device)
+    kernel[0, 0, 1, 1] = 8.0
+    lap = F.conv2d(x, kernel, padding=1)[:, 0]
+    return (lap != 0) & (labels != ignore)
+
+
+def local_consistency_loss(prob: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """RIPU eq. 9: mean of || P(i,j) - mean of P over the 3x3 neighbourhood ||_1; at the border the
+    mean is over the neighbours inside the image (|N_1(i,j)|). Over every pixel, or, given the
+    source labels, over their class-boundary pixels only (`semantic_boundary`, the official code;
+    ripu.consistency_pixels). No boundary pixel: 0."""
     mean = F.avg_pool2d(prob, 3, stride=1, padding=1, count_include_pad=False)
-    return (prob - mean).abs().sum(1).mean()
+    discrepancy = (prob - mean).abs().sum(1)
+    if labels is None:
+        return discrepancy.mean()
+    mask = semantic_boundary(labels)
+    return discrepancy[mask].mean() if mask.any() else discrepancy.sum() * 0.0
 
 
 def negative_learning_loss(prob: torch.Tensor, tau: float = 0.05) -> torch.Tensor:

@@ -16,13 +16,14 @@ def ripu_step(ctx: FinetuneContext, *, target_anchors: str | None = None, pseudo
     rc = ctx.cfg["ripu"]
     bs = ctx.local_bs
     a1, a2, tau = float(rc["consistency_weight"]), float(rc["negative_weight"]), float(rc["negative_tau"])
+    boundary = rc.get("consistency_pixels", "boundary") == "boundary"   # official: source class boundaries only
 
     def step(it: int, b: dict) -> dict:
         o, y, loss, logs = ctx.supervised_forward(it, b)                                     # eq. 7
         if a1 > 0 or a2 > 0:
             prob = F.softmax(upsample(o["logits"], y.shape[-2:]), 1)
             if a1 > 0:
-                l_cr = local_consistency_loss(prob[:bs])                                     # eq. 9
+                l_cr = local_consistency_loss(prob[:bs], y[:bs] if boundary else None)      # eq. 9
                 loss = loss + a1 * l_cr
                 logs["consistency"] = l_cr.item()
             if a2 > 0:
