@@ -40,7 +40,8 @@ def stage1_inputs(tmp_path_factory):
 
 
 def _finetune(tmp, cfg, init, sel, out, processes, **train):
-    cfg = dict(cfg, train=dict(cfg["train"], gpus=processes, **train))
+    # one forward of the whole batch (finetune.bn: joint), so that only the process split differs
+    cfg = dict(cfg, train=dict(cfg["train"], gpus=processes, **train), finetune=dict(cfg["finetune"], bn="joint"))
     path = tmp / f"{out}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
