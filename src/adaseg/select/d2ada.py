@@ -273,16 +273,14 @@ def second_order(tgt: dict, s, seed: int, round_k: int, budget: int, path) -> np
                              f"'{path}' has no true-loss columns (its pool has no label files, labels: none)")
     if not s.options.get("balanced"):
         return tgt["true_loss"].astype(np.float64)
+    from .diversity import order_scores
     from .oracle import balanced_order, class_shares
 
     ncls = int(tgt["num_classes"])
     cls = tgt["true_cls"].astype(np.int64)
     ok = cls >= 0
     share = class_shares(np.bincount(cls[ok], weights=tgt["pixels"][ok], minlength=ncls)[:ncls])
-    picked = balanced_order(tgt["true_loss"], np.where(ok, cls, -1), tgt["pixels"], share, budget)
-    rank = np.zeros(len(cls))
-    rank[picked] = np.arange(len(picked), 0, -1)
-    return rank
+    return order_scores(len(cls), balanced_order(tgt["true_loss"], np.where(ok, cls, -1), tgt["pixels"], share, budget))
 
 
 def run_d2ada(cfg: dict, *, strategy: str, target_regions: str, superpixels: str, round_k: int,

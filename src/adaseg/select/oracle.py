@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.labels import IGNORE
+from .diversity import order_scores
 from .ripu import box_sum
 
 
@@ -90,9 +91,7 @@ def oracle_picks(prob: np.ndarray, prob_aux, budget: int, labelled: np.ndarray, 
         c = prob.shape[0]
         cls = window_majority_class(label, c, k) if k else np.where(label < c, label, IGNORE)
         order = balanced_order(score.ravel(), cls.ravel(), np.full(score.size, (2 * k + 1) ** 2), share, budget)
-        rank = np.zeros(score.size)
-        rank[order] = np.arange(len(order), 0, -1)
-        rank = rank.reshape(score.shape)
+        rank = order_scores(score.size, order).reshape(score.shape)
     new, picks = greedy_picks(rank, k, "RA" if k else "PA", budget, labelled, **ripu_unit_options(cfg))
     return new, picks, score
 
@@ -112,6 +111,4 @@ def image_oracle_balanced_strategy(inputs):
     counts = inputs.target("true_class_pixels")
     cls = np.where(class_loss.max(1) > 0, class_loss.argmax(1), IGNORE)
     order = balanced_order(loss, cls, np.ones(len(loss)), class_shares(counts.sum(0)), inputs.n_needed)
-    scores = np.zeros(len(loss))
-    scores[order] = np.arange(len(order), 0, -1)
-    return scores, {}
+    return order_scores(len(loss), order), {}
