@@ -37,12 +37,14 @@ def test_seeds_expand_runs_and_share_the_warmup():
     refs = t.references(shared)
     assert refs["mada_full"] == t.evaluations(shared)["random"]              # random at the row's budget and seed
     # region and pixel rows: the random selection of their own unit, budget, round, rounds and objective
-    assert refs["ripu_ra_2p2"][0] == (3, "eval/finetune/s3/random_squares/2.2/ripu/round5of5.json")
+    assert refs["ripu_ra"][0] == (3, "eval/finetune/s3/random_squares/5/ripu/round5of5.json")
+    r1 = TABLES["ripu_table1"].references(shared)                            # the 2.2% rows
+    assert r1["ripu_ra_2p2"][0] == (3, "eval/finetune/s3/random_squares/2.2/ripu/round5of5.json")
     assert refs["ripu_pa"][0] == (3, "eval/finetune/s3/random_pixels_pa/5/ripu/round5of5.json")
     assert refs["d2ada"][0] == (3, "eval/finetune/s3/random_superpixels/5/d2ada/round5of5.json")
     assert refs["mcu"][0] == (3, "eval/finetune/s3/random_pixels/5/mcu/round5of5.json")
     # the random rows of the other units are compared with random images at their budget
-    assert refs["random_squares_2p2"][0] == (3, "eval/finetune/s3/random/2.2/stage1/round1of1.json")
+    assert r1["random_squares_2p2"][0] == (3, "eval/finetune/s3/random/2.2/stage1/round1of1.json")
     assert refs["random_superpixels"] == t.evaluations(shared)["random"]
     assert refs["random"] == t.evaluations(shared)["random"]                 # the reference row itself
     assert refs["fully_supervised"][0] == (3, "eval/finetune/s3/random/5/stage1/round1of1.json")  # the table's budget

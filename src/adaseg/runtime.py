@@ -27,6 +27,14 @@ def setup_runtime(threads: int | None, device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX); elsewhere bf16 is emulated."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 @dataclass
 class Runtime:
     """Where and how a stage runs its model: device, precision, memory format, and its place in a
@@ -59,6 +67,9 @@ class Runtime:
             model.to(memory_format=torch.channels_last)
         if hasattr(model, "set_precision"):
             model.set_precision(self.precision)
+        if self.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
+            log.warning("train.precision is bf16 but this CPU has no native bf16 (AVX512-BF16/AMX): the passes are "
+                        "emulated and slower than fp32; set train.precision: fp32 in your config")
         return model
 
     def wrap(self, model: torch.nn.Module, find_unused: bool = True) -> torch.nn.Module:
