@@ -10,11 +10,13 @@ from conftest import ROOT
 
 def shipped_configs():
     """(path, config) of config.yaml, tests/tiny.yaml and every configs/*.yaml; a file without
-    `results` is an overlay (`--configfile` over config.yaml) and is merged over config.yaml."""
-    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    `datasets` is an overlay (a second `--configfile`), merged over the file it extends: config.yaml,
+    or configs/paper_gta5.yaml for configs/paper_synthia.yaml (its header says so)."""
+    extends = {"paper_synthia.yaml": ROOT / "configs" / "paper_gta5.yaml"}
     for path in [ROOT / "config.yaml", ROOT / "tests" / "tiny.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
         cfg = yaml.safe_load(path.read_text())
-        yield path, cfg if "results" in cfg else deep_merge(base, cfg)
+        base = yaml.safe_load(extends.get(path.name, ROOT / "config.yaml").read_text())
+        yield path, cfg if "datasets" in cfg else deep_merge(base, cfg)
 
 
 def test_shipped_configs_validate():
@@ -57,6 +59,48 @@ def test_every_paper_ablation_variant_is_a_valid_config():
     bad = dict(base, variants={"bad": {"ripu": {"negative_weight": -1}}})
     with pytest.raises(ValueError, match="negative_weight"):
         apply_variant(bad, "bad")
+
+
+def test_every_fidelity_variant_departs_from_the_shipped_defaults():
+    """Each fid_* variant (table_fidelity_gta) sets values other than config.yaml's, which are the
+    official code's (docs/fidelity.md): a variant equal to the default would measure nothing."""
+    from adaseg.ablations import FIDELITY_VARIANTS
+    from adaseg.config import apply_variant, load_config
+
+    base = load_config(ROOT / "config.yaml")
+    for name, overrides in FIDELITY_VARIANTS.items():
+        cfg = apply_variant(base, name)
+        for section, values in overrides.items():
+            for key, value in values.items():
+                assert base[section][key] != value and cfg[section][key] == value, (name, section, key)
+
+
+def test_objective_iterations_name_the_registry_objectives(tiny):
+    """finetune.objective_iterations takes the registry's objectives (and nothing else); the paper
+    config carries RIPU's 30k (40k run, first pick at 10k) and D2ADA's 120k per round."""
+    import json
+
+    from adaseg.config import validate_config
+    from adaseg.registry import OBJECTIVES
+
+    schema = json.loads((ROOT / "src/adaseg/config.schema.json").read_text())
+    names = schema["properties"]["finetune"]["properties"]["objective_iterations"]["propertyNames"]["enum"]
+    assert set(names) == set(OBJECTIVES)
+    ok = dict(tiny, finetune=dict(tiny["finetune"], objective_iterations={"ripu": 7}))
+    assert validate_config(ok)["finetune"]["objective_iterations"] == {"ripu": 7}
+    with pytest.raises(ValueError, match="objective_iterations"):
+        validate_config(dict(tiny, finetune=dict(tiny["finetune"], objective_iterations={"ripux": 7})))
+    paper = load_config(ROOT / "configs/paper_gta5.yaml")
+    assert paper["finetune"]["objective_iterations"] == {"ripu": 30000, "d2ada": 120000}
+
+
+def test_the_synthia_paper_config_is_an_overlay_of_the_gta5_one():
+    """configs/paper_synthia.yaml merged over configs/paper_gta5.yaml (as Snakemake merges two
+    --configfile files): SYNTHIA's warm-up length, its own results folder, everything else GTA5's."""
+    gta = yaml.safe_load((ROOT / "configs/paper_gta5.yaml").read_text())
+    merged = validate_config(deep_merge(gta, yaml.safe_load((ROOT / "configs/paper_synthia.yaml").read_text())))
+    assert merged["warmup"]["iterations"] == 94000 and merged["results"] == "results_paper_synthia"
+    assert merged["warmup"]["lr"] == gta["warmup"]["lr"] and merged["finetune"]["stage1"] == gta["finetune"]["stage1"]
 
 
 def test_sweep_variant_applies_to_config(tiny):

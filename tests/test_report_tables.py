@@ -143,3 +143,32 @@ def test_a_class_absent_from_an_evaluation_is_left_out_of_its_mean(tmp_path):
     df, _, _ = build_table("table1_gta", {"random": evs}, scale, {"random": evs})
     row = df[df["values"] != "published"].iloc[0]
     assert row["road"] == pytest.approx(20.5) and row["car"] == pytest.approx(10.0) and pd.isna(row["bus"])
+
+
+def test_the_fidelity_table_compares_each_departure_with_the_official_defaults(tmp_path):
+    """table_fidelity_gta: RIPU RA with the official defaults 40, 41, 45 and with joint batch norm 38,
+    40, 42: differences -2, -1, -3 (mean -2, sd 1): -2 ± t(0.975, 2) / sqrt(3) = -2 ± 2.484, not
+    significant; the columns say 'official', not 'random'."""
+    from adaseg.registry import TABLES
+    from adaseg.report.tables import write_table
+    scale = Scale(budget="5", rounds=2, budgets=(), anchors=(), seeds=(0, 1, 2))
+    t = TABLES["table_fidelity_gta"]
+    refs = t.references(scale)
+    assert refs["ripu_ra_bn_joint"] == refs["ripu_ra"] == [
+        (s, f"eval/finetune/s{s}/ripu_ra/5/ripu/round2of2.json") for s in (0, 1, 2)]
+    assert refs["mada_stage1_kmeans"][0] == (0, "eval/finetune/s0/mada/5/stage1/round1of1.json")   # a strategy variant
+    assert t.runs_at(scale)["mada_stage1_kmeans"] == "finetune/s{seed}/mada+fid_kmeans_sklearn/5/stage1/round1of1"
+    official = _three_seeds(tmp_path, "official", (40.0, 41.0, 45.0))
+    rows = {"ripu_ra": official, "ripu_ra_bn_joint": _three_seeds(tmp_path, "joint", (38.0, 40.0, 42.0))}
+    df = write_table("table_fidelity_gta", rows, tmp_path / "f", scale, {k: official for k in rows})
+    rep = df[df["values"] != "published"].set_index("row")
+    assert rep.loc["ripu_ra_bn_joint", "Δ vs random"] == pytest.approx(-2.0)       # the frame's key
+    assert rep.loc["ripu_ra_bn_joint", "Δ low"] == pytest.approx(-2 - 2.48413771, abs=1e-6)
+    md = (tmp_path / "f.md").read_text()
+    assert "Δ vs official (95% CI)" in md and "official reference" in md and "Δ vs random" not in md
+    assert "-2.0 [-4.5, +0.5] n.s." in md and "official defaults: ripu_ra 5%, round 2 of 2, ripu" in md
+    assert "Regime:" not in md
+    csv = pd.read_csv(tmp_path / "f.csv")
+    assert "Δ vs official" in csv.columns and "Δ vs random" not in csv.columns
+    metrics = json.loads((tmp_path / "f.metrics.json").read_text())
+    assert metrics["ripu_ra_bn_joint"]["delta_vs_official"] == pytest.approx(-2.0)

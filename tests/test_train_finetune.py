@@ -135,7 +135,7 @@ def test_bn_mode_schedule_and_round_shares_resolve_per_objective():
     from adaseg.train.finetune import bn_mode, round_share_rule, schedule_mode
 
     cfg = {"finetune": {"bn": "objective"},
-           "multi_round": {"rounds": 5, "schedule": "split", "round_shares": "objective"}}
+           "multi_round": {"rounds": 5, "schedule": "objective", "round_shares": "objective"}}
     assert [bn_mode(cfg, objective(o)) for o in ("stage1", "stage2", "madav2", "ripu", "mcu", "d2ada")] == [
         "per_domain", "per_domain", "per_domain", "frozen", "joint", "frozen"]
     assert [round_share_rule(cfg, objective(o)) for o in ("stage1", "ripu", "mcu", "d2ada")] == [
@@ -144,6 +144,8 @@ def test_bn_mode_schedule_and_round_shares_resolve_per_objective():
     forced = {"finetune": {"bn": "joint"}, "multi_round": {"schedule": "restart", "round_shares": "equal"}}
     assert bn_mode(forced, objective("ripu")) == "joint" and round_share_rule(forced, objective("ripu")) == "equal"
     assert schedule_mode(forced, objective("mcu")) == "restart"
+    split = {"multi_round": {"schedule": "split"}}                       # the config's value wins (fid_schedule_split)
+    assert schedule_mode(split, objective("d2ada")) == "split" and schedule_mode(split, objective("ripu")) == "split"
     assert bn_mode({"finetune": {}}, objective("mcu")) == "joint" and schedule_mode({}, objective("stage1")) == "split"
     with pytest.raises(ConfigError, match="finetune.bn"):
         bn_mode({"finetune": {"bn": "sync"}}, objective("stage1"))

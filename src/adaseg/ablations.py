@@ -2,7 +2,8 @@
 
 A run whose objective path ends in `+<name>` (e.g. `finetune/s0/mada/5/stage2+mada_M2/round1of1.pt`) is trained
 (and, for multi-round chains, selects) with the variant's config. Config `variants` adds or
-replaces entries; these are always available so that every ablation table is a target.
+replaces entries; these are always available so that every ablation table is a target. The
+fidelity variants (`fid_*`) switch one method detail away from its official code (table_fidelity_gta).
 """
 from __future__ import annotations
 
@@ -34,6 +35,23 @@ PAPER_VARIANTS: dict[str, dict] = {
     "mcu_p2p": {"mcu": {"c2c": False, "dccm": False}},
 }
 
+# adaseg's fidelity switches (docs/fidelity.md): each sets one method's departure from its official
+# code, so that table_fidelity_gta measures what the departure changes against the official default
+FIDELITY_VARIANTS: dict[str, dict] = {
+    "fid_bn_joint": {"finetune": {"bn": "joint"}},                           # MADA per domain / RIPU frozen -> joint
+    "fid_round_shares_equal": {"multi_round": {"round_shares": "equal"}},    # RIPU: equal slices per round
+    "fid_pa_radius_2k": {"ripu": {"pa_block_radius": "2k"}},                 # RIPU PA: the paper's text
+    "fid_schedule_split": {"multi_round": {"schedule": "split"}},            # D2ADA: one schedule split over rounds
+    "fid_class_split_sigmoid": {"d2ada": {"class_split": "sigmoid"}},        # D2ADA: eq. 6 instead of round-robin
+    "fid_gmm_own": {"d2ada": {"gmm_components_from": "own", "gmm_reg_covar": 1.0e-4, "gmm_max_iter": 100}},
+    "fid_quota_per_image": {"mcu": {"quota": "per_image"}},                  # ADA-MCU: equal shares per image
+    "fid_g_h_top": {"mcu": {"g_h_half": "top"}},
+    "fid_pseudo_all_hard": {"mcu": {"pseudo_labels": "all_hard"}},
+    "fid_anchor_per_image": {"mada": {"anchor_loss": "per_image"}},          # MADA stage 2
+    "fid_kmeans_sklearn": {"mada": {"kmeans": "sklearn"}},                   # MADA anchors (selection)
+    "fid_step3_source": {"madav2": {"source": True}},                        # MADAv2 step 3 with source images
+    "fid_acm_random": {"madav2": {"acm_box": "random"}},
+}
 
 # One-parameter sweeps (the papers' hyper-parameter tables and anchor-count figures): variant
 # `<sweep>_<value>` sets one config key, the value written with 'p' for the decimal point
@@ -84,7 +102,7 @@ def _sweep_overrides(name: str) -> dict | None:
 def all_variants(cfg: dict) -> dict[str, dict]:
     """The paper variants, with the config's `variants` added (or replacing them by name); sweep
     variants (SWEEPS) are resolved by name in `resolve_variant`."""
-    return {**PAPER_VARIANTS, **(cfg.get("variants") or {})}
+    return {**PAPER_VARIANTS, **FIDELITY_VARIANTS, **(cfg.get("variants") or {})}
 
 
 def resolve_variant(cfg: dict, name: str) -> dict | None:

@@ -20,12 +20,12 @@ class Objective:
     starts_from: str | None = None
     image_level_only: bool = False
     # the fine-tuning protocol of the objective's official code, used where the config says
-    # `objective` (finetune.bn, multi_round.round_shares) or always (schedule, when not None):
+    # `objective` (finetune.bn, multi_round.schedule, multi_round.round_shares, the defaults):
     # bn: joint (one forward of source + target), per_domain (one forward per stream part: each
     # its own batch-norm statistics) or frozen (batch norm in eval mode, affine weights fixed)
     bn: str = "joint"
-    # schedule of a multi-round chain: None = multi_round.schedule; split (one poly schedule over
-    # the rounds) or restart (every round a fresh, full schedule)
+    # schedule of a multi-round chain: None = split (one poly schedule over the rounds) or restart
+    # (every round a fresh, full schedule)
     schedule: str | None = None
     # round_shares: equal (each round 1/R of the split schedule) or ripu (the shares of RIPU's
     # selection iterations; adaseg.train.common.round_iterations)

@@ -38,6 +38,7 @@ class Table:
     rows: RowSpec                   # Rows (placeholders filled per config) or f(scale) -> Rows
     source: str = "gta5"            # the source dataset whose runs it reads
     published: str = "PUBLISHED_GTA"
+    versus: str = "random"          # what the Δ column compares with: "random" (reference_run) or "official"
 
     def rows_at(self, scale: Scale) -> list[Row]:
         rows = self.rows(scale) if callable(self.rows) else self.rows
@@ -56,12 +57,14 @@ class Table:
     def references(self, scale: Scale) -> dict[str, list[tuple[int, str]]]:
         """row key -> (seed, evaluation file) of the random run each of its runs is compared with
         (the "Δ vs random" column, paired by seed)."""
-        return {key: [(s, f"eval/{reference_run(run, scale)}.json") for s, run in scale.seeded(template)]
+        compare = official_run if self.versus == "official" else reference_run
+        return {key: [(s, f"eval/{compare(run, scale)}.json") for s, run in scale.seeded(template)]
                 for key, template in self.runs_at(scale).items()}
 
     def reference_labels(self, scale: Scale) -> dict[str, str]:
-        """row key -> the random run it is compared with, in words (the 'random reference' column)."""
-        return {key: reference_label(scale.at_seed(template, scale.seeds[0]), scale)
+        """row key -> the run it is compared with, in words (the '<versus> reference' column)."""
+        label = official_label if self.versus == "official" else reference_label
+        return {key: label(scale.at_seed(template, scale.seeds[0]), scale)
                 for key, template in self.runs_at(scale).items()}
 
     def title_at(self, scale: Scale) -> str:
@@ -101,6 +104,24 @@ def reference_label(run: str, scale: Scale) -> str:
     budget = f"ripu.{s.options['budget']} px per image" if "budget" in s.options else f"{ref['budget']}%"
     rounds = f", round {ref['round']} of {ref['rounds']}" if ref["rounds"] != "1" else ""
     return f"{unit}, {budget}{rounds}, {ref['objective'].replace('stage1', 'stage 1')}"
+
+
+def official_run(run: str, scale: Scale) -> str:
+    """The same run without its variants: the official defaults a fidelity row departs from."""
+    parts = split_run(run)
+    if parts is None:
+        return run
+    return run_path(parts["strategy"].partition("+")[0], parts["budget"], parts["objective"].partition("+")[0],
+                    parts["round"], parts["rounds"], parts["seed"])
+
+
+def official_label(run: str, scale: Scale) -> str:
+    """What the 'official reference' column says: the run without its variant, in words."""
+    parts = split_run(official_run(run, scale))
+    if parts is None:
+        return "this row"
+    rounds = f", round {parts['round']} of {parts['rounds']}" if parts["rounds"] != "1" else ""
+    return f"official defaults: {parts['strategy']} {parts['budget']}%{rounds}, {parts['objective']}"
 
 
 def once(strategy: str, objective: str = "stage1", budget: str = "{budget}") -> str:
@@ -230,6 +251,41 @@ _ORACLE_NOTE = (
     "with the random selection of its own unit; the random rows of the other units with random images. "
     "Evaluation: target val split, confusion-matrix mIoU. Model selection: none (final checkpoints).")
 
+# each method's official default (a row of the main table) beside its departures, one at a time (a fid_*
+# variant of src/adaseg/ablations.py): method row key -> [(row key, what departs, run)]
+FIDELITY = {
+    "mada_stage1": [("mada_stage1_bn_joint", "batch norm joint (official: per domain)", once("mada", "stage1+fid_bn_joint")),
+                    ("mada_stage1_kmeans", "k-means of scikit-learn: k-means++, 10 runs (official: random init, "
+                     "20 iterations, 1 run)", once("mada+fid_kmeans_sklearn"))],
+    "mada_full": [("mada_full_anchor", "anchor loss per image (official: one batch-merged vector, gradient-scaled)",
+                   once("mada", "stage2+fid_anchor_per_image"))],
+    "madav2": [("madav2_source", "step 3 with source images (official: none)", once("madav2", "madav2+fid_step3_source")),
+               ("madav2_acm", "ACM random boxes (official: a class component's box)", once("madav2", "madav2+fid_acm_random"))],
+    "ripu_ra": [("ripu_ra_bn_joint", "batch norm joint (official: frozen)", chain("ripu_ra", "ripu+fid_bn_joint")),
+                ("ripu_ra_equal", "equal schedule slices per round (official: RIPU's selection points)",
+                 chain("ripu_ra", "ripu+fid_round_shares_equal"))],
+    "ripu_pa": [("ripu_pa_2k", "PA blocking radius 2k (official: k)", chain("ripu_pa", "ripu+fid_pa_radius_2k"))],
+    "d2ada": [("d2ada_split", "one schedule split over the rounds (official: a fresh schedule per round)",
+               chain("d2ada", "d2ada+fid_schedule_split")),
+              ("d2ada_sigmoid", "class split by eq. 6's sigmoid weights (official: weighted round-robin)",
+               chain("d2ada", "d2ada+fid_class_split_sigmoid")),
+              ("d2ada_gmm", "GMMs with their own domain's components, reg_covar 1e-4, 100 iterations (official: the "
+               "target's, 1e-6, 200)", chain("d2ada", "d2ada+fid_gmm_own"))],
+    "mcu": [("mcu_per_image", "equal quota per image (official: one global threshold)", chain("mcu", "mcu+fid_quota_per_image")),
+            ("mcu_top", "top half of G_h (official: a uniform random half)", chain("mcu", "mcu+fid_g_h_top")),
+            ("mcu_hard", "hard pseudo-labels on all of G_l (official: M_e/2 sampled, soft targets)",
+             chain("mcu", "mcu+fid_pseudo_all_hard"))],
+}
+FIDELITY_ROWS = tuple(row for base, departures in FIDELITY.items()
+                      for row in (MAIN[base], *(Row(key, f"{MAIN[base].label}, {what}", run) for key, what, run in departures)))
+_FIDELITY_NOTE = (
+    "Each method's row with the official code's defaults (as in table1_gta), then one departure at a time: a "
+    "fid_* config variant (src/adaseg/ablations.py; docs/fidelity.md names the official file and line of each). "
+    "The Δ column is the paired difference to the official-defaults row of the same seed; a variant of a "
+    "multi-round chain also selects its later rounds with its own models, a variant of the strategy (k-means) "
+    "also selects with it. Evaluation: target val split, confusion-matrix mIoU. Model selection: none.")
+
+
 _TABLES = [
     Table("table1_gta",
           "GTA5 -> Cityscapes (proxy benchmark unless configured otherwise): per-class IoU and mIoU (%)",
@@ -239,6 +295,10 @@ _TABLES = [
           "classes and mIoU* over 13 (without wall, fence, pole) (%)",
           _T1_NOTE + " D2ADA uses alpha = 0.5 on SYNTHIA (d2ada.alpha_by_source).", MAIN_TABLE_ROWS,
           source="synthia", published="PUBLISHED_SYNTHIA"),
+    Table("table_fidelity_gta",
+          "Each method as its official code runs it, and each of adaseg's switches away from it, GTA5 -> Cityscapes "
+          "(proxy benchmark unless configured otherwise), {budget}%: per-class IoU and mIoU (%)",
+          _FIDELITY_NOTE, FIDELITY_ROWS, versus="official"),
     Table("table_oracles_gta",
           "Oracles and random selection per unit, GTA5 -> Cityscapes (proxy benchmark unless configured "
           "otherwise), {budget}%, one round, stage 1: per-class IoU and mIoU (%)",

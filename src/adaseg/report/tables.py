@@ -34,15 +34,18 @@ def _seeded(evals) -> Runs:
     return {k: ({0: v} if isinstance(v, (str, Path)) else {int(s): p for s, p in v.items()}) for k, v in evals.items()}
 
 
-def stats_note(scale: Scale) -> str:
+def stats_note(scale: Scale, versus: str = REFERENCE) -> str:
     shared = (f" The warm-ups are trained once (seed {scale.seeds[0]}) and shared by every seed's runs "
               "(warmup.per_seed: false), so their rows have n = 1." if not scale.warmup_per_seed else
               " Every seed trains its own warm-ups (warmup.per_seed: true).")
+    compared = (f"{DELTA}: the mean paired difference in mIoU to the random selection of the row's own unit "
+                "(column 'random reference': random images for image-level rows, random 3x3 squares, pixels or "
+                "superpixels for the region and pixel rows, with the row's objective) at the same budget, rounds and "
+                "seed" if versus == REFERENCE else
+                f"Δ vs {versus}: the mean paired difference in mIoU to the same method with the official code's "
+                f"defaults (column '{versus} reference') at the same seed")
     return (f"Values: mean over n seeds (seeds {', '.join(map(str, scale.seeds))}); mIoU ± its sample standard "
-            f"deviation. {DELTA}: the mean paired difference in mIoU to the random selection of the row's own unit "
-            "(column 'random reference': random images for image-level rows, random 3x3 squares, pixels or "
-            "superpixels for the region and pixel rows, with the row's objective) at the same budget, rounds and "
-            f"seed, with its {LEVEL:.0%} interval from Student's t for paired samples (n - 1 degrees of "
+            f"deviation. {compared}, with its {LEVEL:.0%} interval from Student's t for paired samples (n - 1 degrees of "
             "freedom); 'n.s.' marks a difference whose interval contains 0 (not significant), '-' fewer than 2 pairs."
             + shared)
 
@@ -134,14 +137,14 @@ def _delta_cell(r, minus: str = "-") -> str:
     return f"{sign(d)} [{sign(low)}, {sign(high)}]" + ("" if r.get("significant") else " n.s.")
 
 
-def to_markdown(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> str:
+def to_markdown(df: pd.DataFrame, title: str, note: str, classes: list[str], versus: str = REFERENCE) -> str:
     rep = df[df["values"] != "published"]
     pub = df[df["values"] == "published"]
     m13 = ["mIoU13"] if "mIoU13" in df else []
     cols = ["method"] + classes + ["mIoU"] + m13
     lines = [f"# {title}", "", "## Reproduced by this pipeline (every number computed from the files in `source`)", ""]
     pub_cols = ["published mIoU"] + (["published mIoU13"] if m13 else [])
-    head = (["method", "n"] + classes + ["mIoU"] + m13 + [f"{DELTA} ({LEVEL:.0%} CI)", "random reference"] + pub_cols
+    head = (["method", "n"] + classes + ["mIoU"] + m13 + [f"Δ vs {versus} ({LEVEL:.0%} CI)", f"{versus} reference"] + pub_cols
             + ["published in"])
     lines.append("| " + " | ".join(head).replace("mIoU13", "mIoU*") + " |")
     lines.append("|" + "---|" * len(head))
@@ -168,11 +171,11 @@ def _tex(text: str) -> str:
     return text.replace("\0", r"\textbackslash{}")
 
 
-def to_latex(df: pd.DataFrame, title: str, classes: list[str]) -> str:
+def to_latex(df: pd.DataFrame, title: str, classes: list[str], versus: str = REFERENCE) -> str:
     """A booktabs table: reproduced rows (n, means, mIoU $\\pm$ std, Δ vs random with its interval;
     n.s. = not significant), then the published rows."""
     m13 = ["mIoU13"] if "mIoU13" in df else []
-    head = ["", "method", "n"] + classes + ["mIoU"] + (["mIoU*"] if m13 else []) + [rf"$\Delta$ vs {REFERENCE}"]
+    head = ["", "method", "n"] + classes + ["mIoU"] + (["mIoU*"] if m13 else []) + [rf"$\Delta$ vs {versus}"]
     lines = [r"\begin{table}", rf"\caption{{{_tex(title)}}}", r"\begin{tabular}{" + "l" * 2 + "r" * (len(head) - 2) + "}",
              r"\toprule", " & ".join(_tex(h) if not h.startswith("$") else h for h in head) + r" \\", r"\midrule"]
     for _, r in df.iterrows():
@@ -189,15 +192,15 @@ def to_latex(df: pd.DataFrame, title: str, classes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def to_html(df: pd.DataFrame, title: str, note: str, classes: list[str]) -> str:
+def to_html(df: pd.DataFrame, title: str, note: str, classes: list[str], versus: str = REFERENCE) -> str:
     """A self-contained HTML page of the table (for the Snakemake report): reproduced rows (not
     significant differences in grey, marked n.s.), the published rows labelled as such, and the
     protocol footnote."""
     m13 = ["mIoU13"] if "mIoU13" in df else []
     parts = [f"<h3>{html.escape(title)}</h3>"]
     rep, pub = df[df["values"] != "published"], df[df["values"] == "published"]
-    head = ["method", "n"] + classes + ["mIoU"] + (["mIoU*"] if m13 else []) + [f"{DELTA} ({LEVEL:.0%} CI)",
-                                                                                "random reference", "published mIoU",
+    head = ["method", "n"] + classes + ["mIoU"] + (["mIoU*"] if m13 else []) + [f"Δ vs {versus} ({LEVEL:.0%} CI)",
+                                                                                f"{versus} reference", "published mIoU",
                                                                                 "published in"]
     rows = []
     for _, r in rep.iterrows():
@@ -244,20 +247,22 @@ def write_table(name: str, evals, prefix: str | Path, scale: Scale, references=N
         raise ValueError(f"{name}: no rows")
     paths = [p for runs in evals.values() for p in runs.values()]
     classes = read_json(paths[0])["classes"]
-    where = regime(df, classes)
-    note += " " + stats_note(scale) + " " + evaluation_protocol(paths)
+    versus = table(name).versus
+    where = regime(df, classes) if versus == REFERENCE else None
+    note += " " + stats_note(scale, versus) + " " + evaluation_protocol(paths)
     note += f" {where.sentence()}" if where else ""
     prefix = Path(prefix)
-    write_text(prefix.with_suffix(".csv"), df.to_csv(index=False))
-    write_text(prefix.with_suffix(".md"), to_markdown(df, title, note, classes))
-    write_text(prefix.with_suffix(".tex"), to_latex(df, title, classes))
-    write_text(prefix.with_suffix(".html"), to_html(df, title, note, classes))
+    write_text(prefix.with_suffix(".csv"), df.rename(columns={DELTA: f"Δ vs {versus}", "random reference": f"{versus} reference"})
+               .to_csv(index=False))
+    write_text(prefix.with_suffix(".md"), to_markdown(df, title, note, classes, versus))
+    write_text(prefix.with_suffix(".tex"), to_latex(df, title, classes, versus))
+    write_text(prefix.with_suffix(".html"), to_html(df, title, note, classes, versus))
     rep = df[df["values"] != "published"]
     finite = lambda v: None if v is None or v != v else v   # NaN (no value) is null in JSON, never NaN
     metric = lambda r, c: {c: r[c], f"{c}_std": finite(r[f"{c} std"])}
     metrics = {
         r["row"]: {**metric(r, "mIoU"), **(metric(r, "mIoU13") if "mIoU13" in rep else {}), "n": int(r["n"]),
-                   **({"delta_vs_random": r[DELTA], "delta_low": finite(r["Δ low"]), "delta_high": finite(r["Δ high"])}
+                   **({f"delta_vs_{versus}": r[DELTA], "delta_low": finite(r["Δ low"]), "delta_high": finite(r["Δ high"])}
                       if r[DELTA] == r[DELTA] and r[DELTA] is not None else {})}
         for _, r in rep.iterrows()}
     if where:   # the regime of the benchmark (adaseg.report.regime)

@@ -21,7 +21,7 @@ objective's (registry fields bn, schedule, round_shares):
   model being trained goes through FinetuneContext.forward.
 - multi_round.schedule: split (one poly schedule over the rounds of a chain) or restart (every round
   a fresh, full schedule of the section's iterations: tsunghan-wu/D2ADA train_ADA.py:40-42, 58-68,
-  agent/base_agent.py:32-42). An objective's own `schedule` wins over the config's.
+  agent/base_agent.py:32-42); `objective` (the default): the objective's own (d2ada restart, others split).
 - multi_round.round_shares: equal or ripu (the shares of RIPU's selection iterations,
   train.common.round_iterations).
 """
@@ -64,9 +64,9 @@ def bn_mode(cfg: dict, spec) -> str:
 
 
 def schedule_mode(cfg: dict, spec) -> str:
-    """How a chain's rounds share the schedule: the objective's own `schedule` (D2ADA: restart),
-    else multi_round.schedule (default split)."""
-    return _pick(spec.schedule or (cfg.get("multi_round") or {}).get("schedule", "split"), "split", SCHEDULES,
+    """How a chain's rounds share the schedule: multi_round.schedule, or where it says `objective`
+    (the default) the objective's official one (D2ADA: restart; the others: split)."""
+    return _pick((cfg.get("multi_round") or {}).get("schedule", "objective"), spec.schedule or "split", SCHEDULES,
                  "multi_round.schedule")
 
 
@@ -334,8 +334,10 @@ def finetune(cfg: dict, *, objective: str, init: str, selection: str, source: st
         # schedule, as in the papers, where it is a separate run (finetune.full_supervision)
         full = fcfg.get("full_supervision") if registry.strategy(sel["strategy"]).upper_bound else None
         schedule, shares = schedule_mode(cfg, spec), round_share_rule(cfg, spec)
-        offset, iters, total, curve_offset = round_schedule(int((full or scfg)["iterations"]), r, rounds,
-                                                            schedule, shares)
+        # finetune.objective_iterations: the official code's count for this objective (configs/paper_gta5.yaml)
+        chain_iterations = (full or {}).get("iterations") or fcfg.get("objective_iterations", {}).get(spec.name) \
+            or scfg["iterations"]
+        offset, iters, total, curve_offset = round_schedule(int(chain_iterations), r, rounds, schedule, shares)
         opt = make_sgd(model, scfg["lr"], tcfg["head_lr_mult"], tcfg["momentum"], tcfg["weight_decay"])
         aug = dict(crop=tcfg.get("crop"), scale_range=tcfg["scale_range"], flip=True)
         bs = int(fcfg["batch_size"])
