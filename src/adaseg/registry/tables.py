@@ -55,8 +55,8 @@ class Table:
                 for key, template in self.runs_at(scale).items()}
 
     def references(self, scale: Scale) -> dict[str, list[tuple[int, str]]]:
-        """row key -> (seed, evaluation file) of the random run each of its runs is compared with
-        (the "Δ vs random" column, paired by seed)."""
+        """row key -> (seed, evaluation file) of the run each of its runs is compared with, paired by
+        seed (the "Δ vs <versus>" column): the random run of its unit, or its official-defaults run."""
         compare = official_run if self.versus == "official" else reference_run
         return {key: [(s, f"eval/{compare(run, scale)}.json") for s, run in scale.seeded(template)]
                 for key, template in self.runs_at(scale).items()}
