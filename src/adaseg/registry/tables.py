@@ -57,13 +57,13 @@ class Table:
     def references(self, scale: Scale) -> dict[str, list[tuple[int, str]]]:
         """row key -> (seed, evaluation file) of the run each of its runs is compared with, paired by
         seed (the "Δ vs <versus>" column): the random run of its unit, or its official-defaults run."""
-        compare = official_run if self.versus == "official" else reference_run
+        compare = COMPARISONS[self.versus][0]
         return {key: [(s, f"eval/{compare(run, scale)}.json") for s, run in scale.seeded(template)]
                 for key, template in self.runs_at(scale).items()}
 
     def reference_labels(self, scale: Scale) -> dict[str, str]:
         """row key -> the run it is compared with, in words (the '<versus> reference' column)."""
-        label = official_label if self.versus == "official" else reference_label
+        label = COMPARISONS[self.versus][1]
         return {key: label(scale.at_seed(template, scale.seeds[0]), scale)
                 for key, template in self.runs_at(scale).items()}
 
@@ -122,6 +122,10 @@ def official_label(run: str, scale: Scale) -> str:
         return "this row"
     rounds = f", round {parts['round']} of {parts['rounds']}" if parts["rounds"] != "1" else ""
     return f"official defaults: {parts['strategy']} {parts['budget']}%{rounds}, {parts['objective']}"
+
+
+# Table.versus -> (the run a row's run is compared with, that run in words)
+COMPARISONS = {"random": (reference_run, reference_label), "official": (official_run, official_label)}
 
 
 def once(strategy: str, objective: str = "stage1", budget: str = "{budget}") -> str:
@@ -485,6 +489,7 @@ _TABLES = [
 TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
 MAIN_TABLE = "table1_gta"  # the default target of the Snakefile and the README's main job
 assert len(TABLES) == len(_TABLES), "two tables share a name"
+assert all(t.versus in COMPARISONS for t in _TABLES), "a table compares with an unknown reference (COMPARISONS)"
 
 
 def table(name: str) -> Table:
