@@ -17,6 +17,51 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
 
+# Servers some slow tests need, installed by a script when missing (minutes: pip, apt): the tests
+# that use them run last, and the installs start in the background as soon as the tests are
+# collected, so that they overlap with the other tests. fixture name -> (script, is it there?)
+LABEL_STUDIO_VENV = Path(os.environ.get("ADASEG_LABEL_STUDIO_VENV", ROOT / ".venv-labelstudio"))
+SERVER_INSTALLS = {
+    "label_studio": (ROOT / "tests" / "annotate" / "label_studio_up.sh",
+                     lambda: (LABEL_STUDIO_VENV / "bin" / "label-studio").exists()),
+    "slurm": (ROOT / "tests" / "cluster" / "slurm_up.sh",
+              lambda: os.geteuid() != 0 or not shutil.which("apt-get") or shutil.which("slurmctld") is not None),
+}
+_installs: dict[str, tuple[subprocess.Popen, Path]] = {}
+
+
+def _start_install(name: str) -> None:
+    script, _ = SERVER_INSTALLS[name]
+    log = ROOT / ".pytest-installs" / f"{name}.log"   # git-ignored
+    log.parent.mkdir(exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["bash", str(script)], stdout=out, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, ADASEG_LABEL_STUDIO_VENV=str(LABEL_STUDIO_VENV)))
+    _installs[name] = (proc, log)
+
+
+@pytest.hookimpl(trylast=True)   # after `-m` / `-k` deselected what will not run
+def pytest_collection_modifyitems(session, config, items):
+    uses = {name: [i for i in items if name in getattr(i, "fixturenames", ())] for name in SERVER_INSTALLS}
+    late = list(dict.fromkeys(i for name in SERVER_INSTALLS for i in uses[name]))
+    items[:] = [i for i in items if i not in late] + late
+    for name, (_, there) in SERVER_INSTALLS.items():
+        if uses[name] and not there() and not config.option.collectonly:
+            _start_install(name)
+
+
+def installed(name: str, timeout: float) -> None:
+    """Wait for the background install of server `name` (started at collection), or run it now
+    when none was started; fail with the end of its output when it failed."""
+    script, there = SERVER_INSTALLS[name]
+    if name not in _installs and not there():
+        _start_install(name)
+    if name in _installs:
+        proc, log = _installs[name]
+        rc = proc.wait(timeout)
+        assert rc == 0, f"{script} failed (exit {rc}):\n{log.read_text()[-4000:]}"
+
+
 def tiny_config(tmp_path: Path, **overrides) -> dict:
     """The tiny config with every path under tmp_path."""
     cfg = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())

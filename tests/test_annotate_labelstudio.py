@@ -1,7 +1,8 @@
 """oracle: labelstudio against a real Label Studio server on localhost.
 
 The `label_studio` fixture installs the server into its own venv when missing
-(tests/annotate/label_studio_up.sh), starts it with a fresh data folder, logs in and creates a
+(tests/annotate/label_studio_up.sh; conftest starts it in the background when the test is collected
+and runs this module last), starts it with a fresh data folder, logs in and creates a
 personal access token, as a user does in the web interface. The test then runs the tiny DAG of two
 runs with `oracle: labelstudio` (RIPU region-aware, two rounds; MADA stage 1, whole images): the
 pipeline pushes each round's tasks to its project and stops until they are annotated; the test
@@ -25,11 +26,10 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import ROOT, cli_env, workflow_copy
+from conftest import LABEL_STUDIO_VENV, cli_env, installed, workflow_copy
 
 pytestmark = pytest.mark.slow
 
-LS_UP = ROOT / "tests" / "annotate" / "label_studio_up.sh"
 EMAIL, PASSWORD = "annotator@example.com", "adaseg-test-pw"
 RUNS = ["gta5/finetune/s0/ripu_ra/10/ripu/round1of2.pt", "gta5/finetune/s0/ripu_ra/10/ripu/round2of2.pt",
         "gta5/finetune/s0/mada/10/stage1/round1of1.pt"]
@@ -61,11 +61,8 @@ def personal_access_token(url: str) -> str:
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory):
     """(url, personal access token) of a Label Studio server started for the session."""
-    venv = Path(os.environ.get("ADASEG_LABEL_STUDIO_VENV", ROOT / ".venv-labelstudio"))
-    if not (venv / "bin" / "label-studio").exists():
-        run = subprocess.run(["bash", str(LS_UP)], capture_output=True, text=True, timeout=1200,
-                             env=dict(os.environ, ADASEG_LABEL_STUDIO_VENV=str(venv)))
-        assert run.returncode == 0, f"{LS_UP} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
+    installed("label_studio", timeout=1200)   # tests/annotate/label_studio_up.sh, started at collection (conftest)
+    venv = LABEL_STUDIO_VENV
     data = tmp_path_factory.mktemp("label_studio")
     port = _free_port()
     env = dict(os.environ, LABEL_STUDIO_BASE_DATA_DIR=str(data))

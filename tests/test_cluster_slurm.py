@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, cli_env, workflow_copy
+from conftest import ROOT, cli_env, installed, workflow_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -38,6 +38,7 @@ def slurm():
     if not _slurm_answers():
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             pytest.skip("no SLURM answers here; as root on Debian run tests/cluster/slurm_up.sh")
+        installed("slurm", timeout=1800)   # the packages, installed in the background from collection on (conftest)
         run = subprocess.run(["bash", str(SLURM_UP)], capture_output=True, text=True, timeout=1800)
         assert run.returncode == 0, f"tests/cluster/slurm_up.sh failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
         print(run.stdout.strip().splitlines()[-1])

@@ -3,7 +3,6 @@ outside the repository, brought in with `dvc import-url` or read in place as ext
 (their hashes in dvc.lock; a changed label file makes the warm-up outdated), and
 `dvc exp run -S config.yaml:...` on the default pipeline."""
 import json
-import os
 import shutil
 import subprocess
 import sys
