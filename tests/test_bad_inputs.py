@@ -864,8 +864,16 @@ def _weights_of_another_model(tmp, real):
     return tmp / "other_weights.pt"
 
 
+def _nan_weights(tmp, real):
+    ck = load_torch(real)
+    name = next(k for k, v in ck["model"].items() if v.is_floating_point())
+    ck["model"][name] = ck["model"][name].clone().fill_(float("nan"))
+    save_torch(tmp / "nan_weights.pt", ck)
+    return tmp / "nan_weights.pt"
+
+
 BAD_CHECKPOINTS = [
-    (_missing, "does not exist"), (_empty, "empty"), (_truncated, "truncated"), (_garbage, "not a torch checkpoint"),
+    (_nan_weights, "NaN or infinite"), (_missing, "does not exist"), (_empty, "empty"), (_truncated, "truncated"), (_garbage, "not a torch checkpoint"),
     (_foreign, "adaseg did not write it"), (_without_meta, "no 'meta'"), (_bare_state_dict, "no 'meta'"),
     (_meta_without_model_cfg, "lacks model_cfg"), (_weights_of_another_model, "do not fit"),
 ]

@@ -203,3 +203,21 @@ def test_seeds_given_on_the_command_line_are_integers(tmp_path):
     assert validate_config(seeds_from_command_line(cfg))["seeds"] == [4, 5]
     with pytest.raises(ValueError, match="seeds"):
         validate_config(seeds_from_command_line({**cfg, "seeds": ["x"]}))
+
+
+@pytest.mark.parametrize("where, value", [(("finetune", "stage1", "lr"), float("nan")),
+                                          (("warmup", "lr"), float("inf")),
+                                          (("train", "scale_range", 1), float("-inf"))])
+def test_non_finite_numbers_are_refused_with_their_key(tiny, where, value):
+    """YAML's .nan / .inf pass a schema's number bounds (NaN compares false with every bound): a
+    learning rate of .nan trained a model of NaN weights with exit 0. Refused, naming the key."""
+    cfg = copy.deepcopy(tiny)
+    node = cfg
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = value
+    key = ".".join(map(str, where))
+    with pytest.raises(ValueError, match=rf"{key}: .*not a finite number"):
+        validate_config(cfg)
+    with pytest.raises(ValueError, match="not a finite number"):   # in a variant too
+        validate_config(dict(copy.deepcopy(tiny), variants={"v": {"warmup": {"lr": value}}}))

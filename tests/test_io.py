@@ -43,3 +43,24 @@ def test_mixed_sizes_batch_by_size_and_planes_read_back(tmp_path):
     dc = SegmentationDataset("gta5", tmp_path / "gta5", cache=tmp_path / "c.h5")
     for i in range(len(ds)):
         assert np.array_equal(dc.image(i), ds.image(i)) and np.array_equal(dc.label(i), ds.label(i))
+
+
+def test_feature_dumps_with_non_finite_rows_are_refused(tmp_path):
+    """A feature dump of a diverged model (NaN rows) made MADA pick the first ids in order, exit 0:
+    refused, naming the file and the image."""
+    from adaseg.errors import InputFileError
+    from adaseg.io import read_features, write_ids
+
+    path = tmp_path / "target.h5"
+    feats = np.zeros((3, 2, 4), np.float32)
+    feats[1, 0, 2] = np.nan
+    with h5py.File(path, "w") as h5:
+        write_ids(h5, ["a", "b", "c"])
+        h5["features"] = feats
+    with pytest.raises(InputFileError, match=r"target\.h5.*image 'b'.*NaN"):
+        read_features(path)
+    feats[1, 0, 2] = 0.5
+    with h5py.File(path, "a") as h5:
+        h5["features"][...] = feats
+    ids, rows = read_features(path)
+    assert ids == ["a", "b", "c"] and rows.shape == (3, 8)

@@ -172,3 +172,23 @@ def test_the_fidelity_table_compares_each_departure_with_the_official_defaults(t
     assert "Δ vs official" in csv.columns and "Δ vs random" not in csv.columns
     metrics = json.loads((tmp_path / "f.metrics.json").read_text())
     assert metrics["ripu_ra_bn_joint"]["delta_vs_official"] == pytest.approx(-2.0)
+
+
+def test_a_table_refuses_evaluations_of_different_label_spaces_or_targets(tmp_path):
+    """A 16-class SYNTHIA evaluation beside a 19-class one, or an evaluation of another target left in
+    the results folder, is refused naming both files; evaluations that agree make a table."""
+    from adaseg.errors import InputFileError
+
+    def ev(name, **what):
+        path = write_eval(tmp_path / f"{name}.json", 40.0)
+        d = json.loads(open(path).read())
+        d.update({"label_space": "cityscapes19", "dataset": "cityscapes", "split": "val"}, **what)
+        (tmp_path / f"{name}.json").write_text(json.dumps(d))
+        return path
+
+    same = {"ripu_tau_0p02": ev("a"), "ripu_tau_0p2": ev("b")}
+    assert len(build_table("ripu_table7", same, SCALE)[0]) >= 2
+    with pytest.raises(InputFileError, match=r"ripu_table7: evaluation '.*c\.json' has label_space 'cityscapes16' but '.*a\.json'"):
+        build_table("ripu_table7", {"ripu_tau_0p02": same["ripu_tau_0p02"], "ripu_tau_0p2": ev("c", label_space="cityscapes16")}, SCALE)
+    with pytest.raises(InputFileError, match="has dataset 'gta5'"):
+        build_table("ripu_table7", {"ripu_tau_0p02": same["ripu_tau_0p02"], "ripu_tau_0p2": ev("d", dataset="gta5")}, SCALE)

@@ -1,4 +1,6 @@
 """adaseg.select.selection_list: pixel budgets and the images taken by score or in pick order."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -36,3 +38,26 @@ def test_order_based_budget():
     # 25% of 350 = 87.5 -> 88 px: in pick order 1 (50 px), then 2 (150 px) crosses it
     assert take_images_in_order([1, 2, 0], px, 0.25) == [1, 2]
     assert images_needed(px, 0.25) == 2
+
+
+def test_mask_file_follows_the_selection_list_when_its_folder_moves(tmp_path, monkeypatch):
+    """A region selection names its masks relative to its own folder: read from another working
+    folder, or after the results folder moved, it resolves to the masks beside it (it once resolved
+    against the working folder, where another run's masks were read with exit 0)."""
+    import shutil
+
+    from adaseg.io import read_json
+    from adaseg.select.selection_list import read_selection, write_selection
+
+    run = tmp_path / "results" / "select" / "round1of1"
+    run.mkdir(parents=True)
+    (run / "masks.h5").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    write_selection(run / "selection.json", {"strategy": "ripu_ra", "selected": [], "budget_pixels": 1,
+                                             "mask_file": "results/select/round1of1/masks.h5"})
+    assert read_json(run / "selection.json")["mask_file"] == "masks.h5"
+    moved = tmp_path / "elsewhere" / "results"
+    shutil.move(tmp_path / "results", moved)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    sel = read_selection(moved / "select" / "round1of1" / "selection.json")
+    assert Path(sel["mask_file"]).resolve() == (moved / "select" / "round1of1" / "masks.h5").resolve()

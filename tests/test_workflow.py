@@ -71,6 +71,35 @@ def test_dvc_repro_dry_lists_stages():
     assert "snakemake --cores all table1_gta" in run.stdout
 
 
+HOSTILE = "res x; touch INJ1 $(touch INJ2) `touch INJ3` 'q' \"d\""
+
+
+@pytest.mark.slow
+def test_dvc_commands_never_run_a_config_value(tmp_path):
+    """A results folder holding `;`, `$()`, backticks, quotes and spaces, set in config.yaml for `dvc
+    repro` and with `dvc exp run -S`: DVC's commands name Snakemake targets, never paths, so nothing
+    of it is executed and the stage writes its outputs under that very folder."""
+    work = workflow_copy(tmp_path / "work")
+    env = cli_env()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    (work / ".gitignore").write_text("/data/proxy/\n.snakemake/\n/res*/\n")
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    (work / "config.yaml").write_text(yaml.safe_dump(dict(cfg, results=HOSTILE), sort_keys=False))
+    for cmd in (["git", "init", "-q"], DVC + ["init", "-q"]):
+        subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
+    run = subprocess.run(DVC + ["repro", "proxy_data"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (work / HOSTILE / "cache" / "cityscapes" / "val.h5").is_file()
+    subprocess.run(git + ["add", "-A"], cwd=work, env=env, check=True, capture_output=True)
+    subprocess.run(git + ["commit", "-qm", "x"], cwd=work, env=env, check=True, capture_output=True)
+    other = "res y; touch INJ4 $(touch INJ5) `touch INJ6`"
+    run = subprocess.run(DVC + ["exp", "run", "-S", f"config.yaml:results='{other}'", "proxy_data"], cwd=work,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (work / other / "cache" / "cityscapes" / "val.h5").is_file()
+    assert not sorted(p.name for p in work.rglob("INJ*")), "a config value was run as a command"
+
+
 @pytest.fixture(scope="module")
 def dvc_workspace(tiny_workspace):
     """The session's tiny pipeline, built by `dvc repro report` from a clean copy of the workflow."""

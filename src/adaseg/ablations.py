@@ -51,6 +51,14 @@ FIDELITY_VARIANTS: dict[str, dict] = {
     "fid_kmeans_sklearn": {"mada": {"kmeans": "sklearn"}},                   # MADA anchors (selection)
     "fid_step3_source": {"madav2": {"source": True}},                        # MADAv2 step 3 with source images
     "fid_acm_random": {"madav2": {"acm_box": "random"}},
+    "fid_ohem_consistency": {"madav2": {"ohem_on": "consistency"}},           # MADAv2: OHEM on the consistency terms
+    "fid_ohem_keep_0p218": {"madav2": {"ohem_keep_fraction": 0.218}},        # MADAv2: adaseg's earlier 4x the official min_kept
+    "fid_anchor_from_start": {"madav2": {"anchor_start": 0.0}},               # MADAv2: eq. 14 from the start (official: after 1/4)
+    "fid_anchor_on_mixed": {"madav2": {"anchor_on": "mixed"}},
+    "fid_acp_any_class": {"madav2": {"acp_exclude": []}},                     # MADAv2: ACP may paste road, sky, ...
+    "fid_ra_within_budget": {"ripu": {"ra_squares": "within_budget"}},        # RIPU RA: never overshoot the budget
+    "fid_consistency_all": {"ripu": {"consistency_pixels": "all"}},           # RIPU: eq. 9 on every source pixel
+    "fid_label_stride4": {"mcu": {"label_resolution": "stride4"}},            # ADA-MCU: labels nearest-downsampled to stride 4
 }
 
 # One-parameter sweeps (the papers' hyper-parameter tables and anchor-count figures): variant

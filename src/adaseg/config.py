@@ -13,6 +13,7 @@ import copy
 import difflib
 import functools
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -168,6 +169,7 @@ def _validate(cfg, where: str, source=None) -> dict:
     if "seed" in cfg and "seeds" not in cfg:
         raise ConfigError(f"{where}seed: the config takes a list of seeds now; write seeds: [{cfg['seed']}] "
                           "(each seed is a path level s<seed> of every selection, fine-tuning and evaluation)")
+    _refuse_non_finite(cfg, [], where)
     _raise(list(_config_validator().iter_errors(cfg)), where)
     if cfg["target"] not in cfg["datasets"]:
         raise ConfigError(f"{where}target: target '{cfg['target']}' is not in datasets "
@@ -184,6 +186,19 @@ def _validate(cfg, where: str, source=None) -> dict:
     return cfg
 
 
+def _refuse_non_finite(value, path: list, where: str) -> None:
+    """NaN and infinity (YAML .nan, .inf) pass a JSON schema's number bounds; no config number may be
+    one (a learning rate of .nan trains a model of NaN weights)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_non_finite(v, [*path, k], where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_non_finite(v, [*path, i], where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}{_key(path)}: {value} is not a finite number; give a finite value")
+
+
 def check_overrides(name: str, overrides, source: str | Path | None = None, in_config: bool = False) -> dict:
     """Check a variant's overrides against the schema before they are merged: every key must be a
     config key (none is required) and every value valid; a ConfigError naming the variant and the key."""
@@ -195,6 +210,7 @@ def check_overrides(name: str, overrides, source: str | Path | None = None, in_c
     if "variants" in overrides:
         raise ConfigError(f"{where}{_key([*prefix, 'variants'])}: a variant cannot define variants; "
                           f"define every variant under the config's top-level variants")
+    _refuse_non_finite(overrides, prefix, where)
     _raise(list(_overrides_validator().iter_errors(overrides)), where, prefix)
     return overrides
 

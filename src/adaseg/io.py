@@ -251,6 +251,10 @@ def read_features(path: str | Path, name: str = "features") -> tuple[list[str], 
     if len(ids) == 0 or f.shape[0] != len(ids):
         raise InputFileError(f"feature dump '{path}' holds {f.shape[0]} rows of '{name}' for {len(ids)} image ids "
                              f"(a dump cut short or of another kind); delete it and {rebuild_hint(path, None)}")
+    if f.dtype.kind == "f" and not np.isfinite(f).all():
+        row = int(np.flatnonzero(~np.isfinite(f.reshape(len(ids), -1)).all(1))[0])
+        raise InputFileError(f"feature dump '{path}': the '{name}' row of image '{ids[row]}' holds NaN or infinite "
+                             f"values (a model with non-finite weights?); delete it and {rebuild_hint(path, None)}")
     return ids, f.reshape(len(ids), -1)
 
 

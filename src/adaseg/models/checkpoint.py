@@ -43,6 +43,12 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(ck.get("model"), dict):
         raise CheckpointError(f"checkpoint '{path}' has a meta but no 'model' weights; rerun the stage that wrote it "
                               f"({WRITERS})")
+    bad = next((k for k, v in ck["model"].items()
+                if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise CheckpointError(f"checkpoint '{path}': weight '{bad}' holds NaN or infinite values, so nothing computed "
+                              f"from it can be trusted; rerun the stage that wrote it ({WRITERS}) with a lower "
+                              "learning rate")
     return ck
 
 

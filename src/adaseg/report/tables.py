@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import InputFileError
 from ..io import read_json, write_json, write_text
 from ..registry import Scale, table
 from ..registry.tables import REFERENCE
@@ -50,12 +51,35 @@ def stats_note(scale: Scale, versus: str = REFERENCE) -> str:
             + shared)
 
 
+# what every evaluation of one table must share (written by adaseg evaluate)
+SAME_IN_A_TABLE = ("label_space", "dataset", "split")
+
+
+def check_comparable(name: str, paths) -> None:
+    """An InputFileError naming two evaluation files of table `name` that were computed on different
+    label spaces, datasets or splits (a 16-class and a 19-class evaluation in one table, or an old
+    Cityscapes evaluation in a results folder now run for another target)."""
+    first = None
+    for path in paths:
+        e = read_json(path)
+        got = {k: e.get(k) for k in SAME_IN_A_TABLE}
+        if first is None:
+            first = (path, got)
+        elif got != first[1]:
+            k = next(k for k in SAME_IN_A_TABLE if got[k] != first[1][k])
+            raise InputFileError(f"{name}: evaluation '{path}' has {k} {got[k]!r} but '{first[0]}' has {first[1][k]!r}; "
+                                 "a table compares evaluations of one label space, dataset and split: delete the "
+                                 "stale evaluations (or use another results folder) and rerun")
+
+
 def build_table(name: str, evals, scale: Scale, references=None) -> tuple[pd.DataFrame, str, str]:
     """Rows in the order of the registry's table `name` (src/adaseg/registry/tables.py); labels and
     notes filled with the run's budget and rounds. `evals` and `references`: row key -> seed ->
-    evaluation file (or row key -> file for one run)."""
+    evaluation file (or row key -> file for one run); all of one label space, dataset and split
+    (check_comparable)."""
     t = table(name)
     evals, refs = _seeded(evals), _seeded(references or {})
+    check_comparable(name, [p for runs in (*evals.values(), *refs.values()) for p in runs.values()])
     spec = {r.key: (r.label, r.published) for r in t.rows_at(scale)}
     ref_labels = t.reference_labels(scale)
     title, note = t.title_at(scale), t.note_at(scale)

@@ -7,11 +7,12 @@ byte-identical.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BudgetError
+from ..errors import BudgetError, InputFileError
 from ..io import read_json, write_json
 
 
@@ -64,14 +65,24 @@ def make_selection(strategy: str, ids: list[str], scores: np.ndarray, pixels_per
 
 
 def write_selection(path: str | Path, selection: dict) -> None:
+    """Write a selection list. Its `mask_file` (region and pixel units) is stored relative to the
+    list's own folder, so that the list names the masks written beside it wherever the results folder
+    is moved, copied or read from (never a path relative to the working folder of the writer)."""
+    if selection.get("mask_file"):
+        mask = Path(selection["mask_file"]).resolve()
+        selection = dict(selection, mask_file=os.path.relpath(mask, Path(path).resolve().parent))
     write_json(path, selection)
 
 
 def read_selection(path: str | Path) -> dict:
+    """A selection list, its `mask_file` resolved against the list's folder (see write_selection)."""
     sel = read_json(path)
     for key in ("strategy", "selected", "budget_pixels"):
         if key not in sel:
-            raise ValueError(f"'{path}' is not a selection list (no '{key}')")
+            raise InputFileError(f"'{path}' is not a selection list (no '{key}'); point to a selection.json "
+                                 "written by adaseg select, select-regions or select-superpixels")
+    if sel.get("mask_file"):
+        sel["mask_file"] = str(Path(path).parent / sel["mask_file"])
     return sel
 
 
