@@ -61,3 +61,12 @@ def test_mask_file_follows_the_selection_list_when_its_folder_moves(tmp_path, mo
     monkeypatch.chdir(tmp_path / "elsewhere")
     sel = read_selection(moved / "select" / "round1of1" / "selection.json")
     assert Path(sel["mask_file"]).resolve() == (moved / "select" / "round1of1" / "masks.h5").resolve()
+    # a list written before the change (mask_file relative to the writer's working folder, no marker)
+    import json
+
+    old = json.loads((moved / "select" / "round1of1" / "selection.json").read_text())
+    old.pop("mask_file_relative_to")
+    old["mask_file"] = "results/select/round1of1/masks.h5"
+    (moved / "select" / "round1of1" / "selection.json").write_text(json.dumps(old))
+    sel = read_selection(moved / "select" / "round1of1" / "selection.json")
+    assert Path(sel["mask_file"]).resolve() == (moved / "select" / "round1of1" / "masks.h5").resolve()

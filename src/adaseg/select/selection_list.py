@@ -64,13 +64,17 @@ def make_selection(strategy: str, ids: list[str], scores: np.ndarray, pixels_per
     )
 
 
+MASKS_BESIDE = "the folder of this selection list"
+
+
 def write_selection(path: str | Path, selection: dict) -> None:
     """Write a selection list. Its `mask_file` (region and pixel units) is stored relative to the
     list's own folder, so that the list names the masks written beside it wherever the results folder
     is moved, copied or read from (never a path relative to the working folder of the writer)."""
     if selection.get("mask_file"):
         mask = Path(selection["mask_file"]).resolve()
-        selection = dict(selection, mask_file=os.path.relpath(mask, Path(path).resolve().parent))
+        selection = dict(selection, mask_file=os.path.relpath(mask, Path(path).resolve().parent),
+                         mask_file_relative_to=MASKS_BESIDE)
     write_json(path, selection)
 
 
@@ -81,8 +85,13 @@ def read_selection(path: str | Path) -> dict:
         if key not in sel:
             raise InputFileError(f"'{path}' is not a selection list (no '{key}'); point to a selection.json "
                                  "written by adaseg select, select-regions or select-superpixels")
-    if sel.get("mask_file"):
-        sel["mask_file"] = str(Path(path).parent / sel["mask_file"])
+    mask = sel.get("mask_file")
+    if mask:
+        beside = Path(path).parent / Path(mask).name
+        if sel.get("mask_file_relative_to") == MASKS_BESIDE:
+            sel["mask_file"] = str(Path(path).parent / mask)
+        elif not Path(mask).is_absolute() and beside.is_file():
+            sel["mask_file"] = str(beside)   # a list written before 2026-12-08: relative to the writer's working folder
     return sel
 
 
