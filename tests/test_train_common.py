@@ -132,3 +132,24 @@ def test_a_non_finite_loss_stops_training_without_a_checkpoint(tmp_path):
         train_loop(step, 5, ckpt=Checkpointer(out, every=100), state={"optimizer": opt}, desc="warm-up test",
                    streams={}, rt=Runtime(device=torch.device("cpu")))
     assert not out.exists() and not list(tmp_path.glob("*.pt"))
+
+
+def test_seg_ce_of_rows_without_a_labelled_pixel_is_zero_not_nan():
+    """A crop of a region- or pixel-labelled image can hold none of its labels (ADA-MCU's global
+    threshold leaves some images almost unlabelled): cross_entropy's mean over no pixel is NaN, which
+    stopped a real-size ADA-MCU run at iteration 1. Such rows add 0; labelled rows the plain CE."""
+    import torch
+    import torch.nn.functional as F
+
+    from adaseg.data.labels import IGNORE
+    from adaseg.train.common import seg_ce
+
+    logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+    y = torch.full((2, 4, 4), IGNORE, dtype=torch.long)
+    y[0, 1, 2] = 1
+    empty = seg_ce({"logits": logits}, y, part=slice(1, 2))
+    assert empty.item() == 0.0
+    empty.backward()
+    assert logits.grad is not None and float(logits.grad.abs().sum()) == 0.0
+    one = seg_ce({"logits": logits}, y, part=slice(0, 1))
+    assert torch.allclose(one, F.cross_entropy(logits[0:1], y[0:1], ignore_index=IGNORE))

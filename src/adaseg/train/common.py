@@ -30,7 +30,10 @@ log = logging.getLogger("adaseg")
 def seg_ce(out: dict, y: torch.Tensor, aux_weight: float = 0.0, part: slice = slice(None)) -> torch.Tensor:
     """Cross-entropy (eq. 7 of MADA / eq. 8 of RIPU) of the main head on the rows `part` of a batch,
     plus aux_weight x the same loss of the auxiliary head (trained so that ADA-MCU can compare the
-    two heads)."""
+    two heads). Rows without a labelled pixel (a crop of a region- or pixel-labelled image that holds
+    none of its labels) add no loss, where cross_entropy's mean over no pixel is NaN."""
+    if not bool((y[part] != IGNORE).any()):
+        return out["logits"][part].sum() * 0.0   # zero, and still part of the graph
     loss = F.cross_entropy(upsample(out["logits"][part], y.shape[-2:]), y[part], ignore_index=IGNORE)
     if aux_weight > 0 and "aux" in out:
         loss = loss + aux_weight * F.cross_entropy(upsample(out["aux"][part], y.shape[-2:]), y[part],
