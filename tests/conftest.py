@@ -27,17 +27,35 @@ SERVER_INSTALLS = {
     "slurm": (ROOT / "tests" / "cluster" / "slurm_up.sh",
               lambda: os.geteuid() != 0 or not shutil.which("apt-get") or shutil.which("slurmctld") is not None),
 }
-_installs: dict[str, tuple[subprocess.Popen, Path]] = {}
+INSTALLS = ROOT / ".pytest-installs"   # git-ignored: <name>.log, <name>.lock (the installer's pid), <name>.rc
+# pytest-xdist (pyproject addopts -n 2 --dist loadgroup): the tests that share a session fixture built
+# by a whole DAG run on one worker, so that the fixture is built once; the rest spread over both
+GROUPS = {"tiny_workspace": "tiny_workspace", "real_size_run": "real_size", "slurm": "slurm"}
 
 
 def _start_install(name: str) -> None:
+    """Start server `name`'s install in the background unless another process (an xdist worker)
+    already did: the first to create <name>.lock runs it and writes its exit code to <name>.rc."""
     script, _ = SERVER_INSTALLS[name]
-    log = ROOT / ".pytest-installs" / f"{name}.log"   # git-ignored
-    log.parent.mkdir(exist_ok=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(["bash", str(script)], stdout=out, stderr=subprocess.STDOUT,
+    INSTALLS.mkdir(exist_ok=True)
+    lock, rc = INSTALLS / f"{name}.lock", INSTALLS / f"{name}.rc"
+    if lock.exists() and not rc.exists():
+        try:
+            os.kill(int(lock.read_text() or 0), 0)
+            return                                   # running in another process
+        except (ValueError, ProcessLookupError, PermissionError):
+            lock.unlink(missing_ok=True)             # left by a killed session
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    rc.unlink(missing_ok=True)
+    with open(INSTALLS / f"{name}.log", "w") as out:
+        proc = subprocess.Popen(["bash", "-c", 'bash "$0"; echo $? > "$1"', str(script), str(rc)], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
                                 env=dict(os.environ, ADASEG_LABEL_STUDIO_VENV=str(LABEL_STUDIO_VENV)))
-    _installs[name] = (proc, log)
+    os.write(fd, str(proc.pid).encode())
+    os.close(fd)
 
 
 @pytest.hookimpl(trylast=True)   # after `-m` / `-k` deselected what will not run
@@ -45,21 +63,33 @@ def pytest_collection_modifyitems(session, config, items):
     uses = {name: [i for i in items if name in getattr(i, "fixturenames", ())] for name in SERVER_INSTALLS}
     late = list(dict.fromkeys(i for name in SERVER_INSTALLS for i in uses[name]))
     items[:] = [i for i in items if i not in late] + late
+    for item in items:
+        group = next((g for f, g in GROUPS.items() if f in getattr(item, "fixturenames", ())), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
     for name, (_, there) in SERVER_INSTALLS.items():
         if uses[name] and not there() and not config.option.collectonly:
             _start_install(name)
 
 
 def installed(name: str, timeout: float) -> None:
-    """Wait for the background install of server `name` (started at collection), or run it now
+    """Wait for the background install of server `name` (started at collection), or start it now
     when none was started; fail with the end of its output when it failed."""
+    import time
+
     script, there = SERVER_INSTALLS[name]
-    if name not in _installs and not there():
+    lock = INSTALLS / f"{name}.lock"
+    if not lock.exists():
+        if there():
+            return
         _start_install(name)
-    if name in _installs:
-        proc, log = _installs[name]
-        rc = proc.wait(timeout)
-        assert rc == 0, f"{script} failed (exit {rc}):\n{log.read_text()[-4000:]}"
+    rc, deadline = INSTALLS / f"{name}.rc", time.monotonic() + timeout
+    while not (rc.exists() and rc.read_text().strip()):
+        assert time.monotonic() < deadline, f"{script} did not finish in {timeout:.0f} s"
+        time.sleep(1)
+    code = int(rc.read_text())
+    lock.unlink(missing_ok=True)
+    assert code == 0, f"{script} failed (exit {code}):\n{(INSTALLS / f'{name}.log').read_text()[-4000:]}"
 
 
 def tiny_config(tmp_path: Path, **overrides) -> dict:
