@@ -58,15 +58,19 @@ def _start_install(name: str) -> None:
     os.close(fd)
 
 
+def pytest_itemcollected(item):
+    """The xdist group of a test (GROUPS), marked as it is collected: xdist reads the marks in its own
+    collection hook, before any trylast one."""
+    group = next((g for f, g in GROUPS.items() if f in getattr(item, "fixturenames", ())), None)
+    if group:
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.hookimpl(trylast=True)   # after `-m` / `-k` deselected what will not run
 def pytest_collection_modifyitems(session, config, items):
     uses = {name: [i for i in items if name in getattr(i, "fixturenames", ())] for name in SERVER_INSTALLS}
     late = list(dict.fromkeys(i for name in SERVER_INSTALLS for i in uses[name]))
     items[:] = [i for i in items if i not in late] + late
-    for item in items:
-        group = next((g for f, g in GROUPS.items() if f in getattr(item, "fixturenames", ())), None)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
     for name, (_, there) in SERVER_INSTALLS.items():
         if uses[name] and not there() and not config.option.collectonly:
             _start_install(name)
