@@ -28,14 +28,12 @@ SERVER_INSTALLS = {
               lambda: os.geteuid() != 0 or not shutil.which("apt-get") or shutil.which("slurmctld") is not None),
 }
 INSTALLS = ROOT / ".pytest-installs"   # git-ignored: <name>.log, <name>.lock (the installer's pid), <name>.rc
-# pytest-xdist (pyproject addopts -n 2 --dist loadgroup): the tests that share a session fixture built
-# by a whole DAG run on one worker, so that the fixture is built once; the rest spread over both
-GROUPS = {"tiny_workspace": "tiny_workspace", "real_size_run": "real_size", "slurm": "slurm"}
 
 
 def _start_install(name: str) -> None:
-    """Start server `name`'s install in the background unless another process (an xdist worker)
-    already did: the first to create <name>.lock runs it and writes its exit code to <name>.rc."""
+    """Start server `name`'s install in the background unless another process (another pytest run
+    in this checkout) already did: the first to create <name>.lock runs it and writes its exit code to
+    <name>.rc."""
     script, _ = SERVER_INSTALLS[name]
     INSTALLS.mkdir(exist_ok=True)
     lock, rc = INSTALLS / f"{name}.lock", INSTALLS / f"{name}.rc"
@@ -56,14 +54,6 @@ def _start_install(name: str) -> None:
                                 env=dict(os.environ, ADASEG_LABEL_STUDIO_VENV=str(LABEL_STUDIO_VENV)))
     os.write(fd, str(proc.pid).encode())
     os.close(fd)
-
-
-def pytest_itemcollected(item):
-    """The xdist group of a test (GROUPS), marked as it is collected: xdist reads the marks in its own
-    collection hook, before any trylast one."""
-    group = next((g for f, g in GROUPS.items() if f in getattr(item, "fixturenames", ())), None)
-    if group:
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(trylast=True)   # after `-m` / `-k` deselected what will not run
