@@ -63,6 +63,10 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = [i for i in items if i not in late] + late
     for name, (_, there) in SERVER_INSTALLS.items():
         if uses[name] and not there() and not config.option.collectonly:
+            lock, rc = INSTALLS / f"{name}.lock", INSTALLS / f"{name}.rc"
+            if lock.exists() and rc.exists():     # a finished install of a session that ended before its test
+                lock.unlink()
+                rc.unlink()
             _start_install(name)
 
 
@@ -73,10 +77,9 @@ def installed(name: str, timeout: float) -> None:
 
     script, there = SERVER_INSTALLS[name]
     lock = INSTALLS / f"{name}.lock"
-    if not lock.exists():
-        if there():
-            return
-        _start_install(name)
+    if not lock.exists() and there():
+        return
+    _start_install(name)   # nothing when one runs (its pid alive) or has finished; again when its process died
     rc, deadline = INSTALLS / f"{name}.rc", time.monotonic() + timeout
     while not (rc.exists() and rc.read_text().strip()):
         assert time.monotonic() < deadline, f"{script} did not finish in {timeout:.0f} s"
