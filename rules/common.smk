@@ -225,19 +225,31 @@ wildcard_constraints:
     objective=rf"({'|'.join(OBJECTIVES)})(\+[A-Za-z0-9_]+)?",
 
 
+def warmup_files(source, seed, exts=("pt",)):
+    """The warm-up checkpoints of a seed (and, with exts, their training curves)."""
+    return [f"{R}/{source}/warmup/s{seed}/{kind}.{ext}" for kind in WARMUP_KINDS for ext in exts]
+
+
+def warmup_feature_dumps(source, seed):
+    return [f"{R}/{source}/features/warmup/s{seed}/adaptseg/{domain}.h5" for domain in ("source", "target")]
+
+
+def shared_selection_files(source, seed, files=("selection.json",)):
+    """The image-level selection lists at the budget that a DVC remote shares (SHARED_SELECTIONS)."""
+    return [f"{R}/{source}/select/s{seed}/{s}/{BUDGET}/stage1/round1of1/{f}" for s in SHARED_SELECTIONS for f in files]
+
+
 def shared_files(source):
     """The files a DVC remote shares for a source (rule shared_<source>, dvc.yaml proxy_data/warmup/
     selections stages), the decoded-sample caches the warm-up reads included (a cache rebuilt after
     a pulled warm-up would make it outdated)."""
     warmups = sorted({SCALE.warmup_seed(s) for s in SEEDS})
     caches = [f for name in (source, TARGET) for f in dataset_input(name) if "/cache/" in str(f)]
-    images = [f"{R}/{source}/select/s{seed}/{s}/{BUDGET}/stage1/round1of1" for seed in SEEDS for s in SHARED_SELECTIONS]
     return (
         [str(f) for f in caches]
-        + [f"{R}/{source}/warmup/s{seed}/{kind}.{ext}" for seed in warmups for kind in WARMUP_KINDS
-           for ext in ("pt", "curve.csv")]
-        + [f"{R}/{source}/features/warmup/s{seed}/adaptseg/{domain}.h5" for seed in warmups for domain in ("source", "target")]
-        + [f"{d}/{f}" for d in images for f in ("selection.json", "scores.npz")]
+        + [f for seed in warmups for f in warmup_files(source, seed, ("pt", "curve.csv"))]
+        + [f for seed in warmups for f in warmup_feature_dumps(source, seed)]
+        + [f for seed in SEEDS for f in shared_selection_files(source, seed, ("selection.json", "scores.npz"))]
     )
 
 

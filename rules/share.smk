@@ -45,17 +45,16 @@ for _source in SOURCES:
             name:
                 f"dvc_warmup_{_source}_s{_seed}"
             input:
-                [f"{R}/{_source}/warmup/s{_seed}/{kind}.pt" for kind in WARMUP_KINDS],
+                warmup_files(_source, _seed),
 
         rule:
             name:
                 f"dvc_warmup_features_{_source}_s{_seed}"
             input:
-                [f"{R}/{_source}/features/warmup/s{_seed}/adaptseg/{domain}.h5" for domain in ("source", "target")],
+                warmup_feature_dumps(_source, _seed),
 
         rule:
             name:
                 f"dvc_selections_{_source}_s{_seed}"
             input:
-                [f"{R}/{_source}/select/s{_seed}/{s}/{BUDGET}/stage1/round1of1/selection.json"
-                 for s in SHARED_SELECTIONS],
+                shared_selection_files(_source, _seed),
